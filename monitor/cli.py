@@ -1,0 +1,191 @@
+"""The ``syncwatch`` command line: check the config, probe a contract, run the bundled example.
+
+Exit codes (``ExitCode``) are part of the interface, so scripts and CI can act on them:
+
+    0  OK          config valid / probe within budget
+    1  BREACH      a probe found the contract out of budget (held for ``hold`` runs)
+    2  USAGE       bad command line
+    3  CONFIG      the configuration is invalid (each problem printed with file:line)
+    4  PROBE_ERROR a system could not be read: "can't see", not "out of sync"
+    5  STORE       the measurement store failed
+    70 INTERNAL    a bug: please report it with the --debug output
+
+User errors print one line each and no traceback, unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from monitor.clock import SystemClock
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, StoreError, SyncwatchError
+from monitor.render_cli import print_check, print_probe, print_problems, result_json
+from monitor.results import Outcome, ProbeResult
+from probes.base import ConnectorContext
+
+__all__ = ["ExitCode", "app", "main"]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    BREACH = 1
+    USAGE = 2
+    CONFIG = 3
+    PROBE_ERROR = 4
+    STORE = 5
+    INTERNAL = 70
+
+
+app = typer.Typer(
+    name="syncwatch",
+    help="Sync-health monitor for ecommerce integrations: lag and drift against per-workflow budgets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Path to syncwatch.yaml.", envvar="SYNCWATCH_CONFIG")
+]
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _out() -> Console:
+    # Piped or captured output gets a wide page: tables would otherwise be cut at 80 columns.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+def _err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+
+
+@app.command()
+def check(config: ConfigOption = Path("syncwatch.yaml")) -> None:
+    """Validate the configuration and print the ownership map (entity field → system of record → targets)."""
+    loaded = load_config(config, secrets_optional=True)
+    print_check(_out(), loaded)
+
+
+@app.command()
+def probe(
+    contract: Annotated[str, typer.Argument(help="Contract name (the `contract:` of its file).")],
+    config: ConfigOption = Path("syncwatch.yaml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
+) -> None:
+    """Run one contract now: sample, compare, record; show divergences, lag and the budget verdict."""
+    loaded = load_config(config)
+    result = _probe(loaded, [contract], quiet=as_json)[0]
+    if as_json:
+        typer.echo(result_json(result))
+    else:
+        print_probe(_out(), result, loaded.contracts[contract])
+    raise typer.Exit(_exit_for([result]))
+
+
+@app.command()
+def example(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="Keep the example systems up (Ctrl-C to stop) for `syncwatch probe`.")
+    ] = False,
+    port: Annotated[int, typer.Option(help="Port for the example shop and CRM (0: any free port).")] = 0,
+) -> None:
+    """Start the bundled example systems, check the shipped config and probe every contract.
+
+    The example world has divergences injected on purpose; the command ends by
+    comparing what the probes found with that ground truth (exit 0 when they agree).
+    """
+    from monitor.example.run import run_example
+
+    code = run_example(config, _out(), _err(), keep_running=keep_running, port=port)
+    raise typer.Exit(code)
+
+
+def _probe(config: Config, names: list[str], quiet: bool = False) -> list[ProbeResult]:
+    from monitor.runner import Prober
+    from monitor.store import Store
+
+    store = Store.open(config.storage_url)
+    ctx = ConnectorContext(sleep=time.sleep, monotonic=time.monotonic, base_dir=config.base_dir)
+    prober = Prober(config, store, SystemClock(), ctx, random.Random())
+    console = _err()
+    try:
+        results = []
+        for name in names:
+            if quiet or not console.is_terminal:
+                results.append(prober.probe(name))
+            else:
+                with console.status(f"probing {name} …"):
+                    results.append(prober.probe(name))
+        return results
+    finally:
+        prober.close()
+        store.close()
+
+
+def _exit_for(results: list[ProbeResult]) -> ExitCode:
+    if any(r.outcome is Outcome.ERROR for r in results):
+        return ExitCode.PROBE_ERROR
+    if any(t.verdict.breaching for r in results for t in r.targets):
+        return ExitCode.BREACH
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app, translate our errors into one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("SYNCWATCH_DEBUG") == "1"
+    try:
+        code = app(args=args, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except ConfigError as exc:
+        if debug:
+            raise
+        print_problems(_err(), exc.problems)
+        return ExitCode.CONFIG
+    except StoreError as exc:
+        if debug:
+            raise
+        _err().print(f"[red]store error[/]: {exc}")
+        return ExitCode.STORE
+    except SyncwatchError as exc:
+        if debug:
+            raise
+        _err().print(f"[red]error[/]: {exc}")
+        return ExitCode.PROBE_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, then the exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return ExitCode.USAGE
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        if debug:
+            raise
+        _err().print(f"[red]internal error[/]: {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        return ExitCode.INTERNAL
+    # Outside standalone mode click returns a command's exit code instead of raising.
+    return int(code) if isinstance(code, int) else ExitCode.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

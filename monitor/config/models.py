@@ -1,0 +1,230 @@
+"""The configuration language as pydantic models: syncwatch.yaml, owners, contracts.
+
+Strict on purpose (``extra="forbid"``): a misspelt key is an error that names
+what would be valid, not a silently ignored setting. Systems are validated by
+the model registered for their ``kind`` (``probes.registry``), so the kinds are
+listed once. Cross-file checks (references, ownership) live in ``loader.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from monitor.compare import FieldSpec
+from monitor.units import Duration, Runs, Share
+from probes.base import StrictModel
+
+__all__ = [
+    "Budget",
+    "Sampling",
+    "Endpoint",
+    "TargetEndpoint",
+    "KeyMap",
+    "KeyRules",
+    "Contract",
+    "WorkingHours",
+    "Owner",
+    "OwnersFile",
+    "Retention",
+    "Storage",
+    "Defaults",
+    "Settings",
+]
+
+_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Budget(StrictModel):
+    """How stale a record may get (``latency``), the share of records allowed out of
+    that budget (``drift``), and for how many consecutive runs before it is a breach."""
+
+    latency: Duration
+    drift: Share
+    hold: Runs = 2
+
+
+class Sampling(StrictModel):
+    every: Duration = timedelta(minutes=5)
+    size: int = Field(default=300, ge=1, le=100_000)
+    recent: Share = 0.5
+    # How far back "recently changed" reaches; default: twice the latency budget.
+    recent_window: Duration | None = None
+    watch: list[str] = Field(default_factory=list)
+    # Open divergences re-read to follow them to resolution (outside the health ratios).
+    followup: int = Field(default=200, ge=0, le=100_000)
+
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: object) -> object:
+        # YAML reads SKU 22423 as an int; keys are text everywhere in syncwatch.
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+class KeyMap(StrictModel):
+    """Source key → target key, as two templates: ``{from: "#{n}", to: "SO-{n}"}``."""
+
+    from_: str = Field(alias="from")
+    to: str
+
+    @model_validator(mode="after")
+    def _same_placeholders(self) -> KeyMap:
+        src = set(re.findall(r"\{(\w+)\}", self.from_))
+        dst = set(re.findall(r"\{(\w+)\}", self.to))
+        if not src:
+            raise ValueError(f"'from' template {self.from_!r} has no placeholder such as {{n}}")
+        if not dst <= src:
+            missing = ", ".join(sorted(dst - src))
+            raise ValueError(f"'to' uses {missing} which 'from' does not capture")
+        return self
+
+
+class Endpoint(StrictModel):
+    """One side of a contract: an entity in a system, its key field and ``updated_at`` field.
+
+    ``fields`` renames contract fields to this entity's field names where they differ.
+    """
+
+    system: str
+    entity: str
+    key: str
+    updated_at: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
+class TargetEndpoint(Endpoint):
+    key_map: KeyMap | None = None
+
+
+class KeyRules(StrictModel):
+    """How keys compare across systems. ``personal`` keys (emails) are stored hashed and shown masked."""
+
+    case: Literal["preserve", "fold"] = "preserve"
+    trim: bool = True
+    personal: bool = False
+
+
+class Contract(StrictModel):
+    contract: str = Field(pattern=_NAME)
+    domain: str | None = None
+    description: str | None = None
+    owner: str
+    technical_owner: str | None = None
+    source: Endpoint
+    targets: list[TargetEndpoint] = Field(min_length=1)
+    keys: KeyRules = KeyRules()
+    fields: dict[str, FieldSpec] = Field(min_length=1)
+    budget: Budget
+    sampling: Sampling = Sampling()
+    runbook: str | None = None
+
+    @model_validator(mode="after")
+    def _distinct_targets(self) -> Contract:
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.system in seen:
+                raise ValueError(f"target system {target.system!r} is listed twice")
+            seen.add(target.system)
+        if self.source.system in seen:
+            raise ValueError(f"source system {self.source.system!r} is also a target")
+        return self
+
+    @property
+    def effective_technical_owner(self) -> str:
+        return self.technical_owner or self.owner
+
+    @property
+    def recent_window(self) -> timedelta:
+        return self.sampling.recent_window or 2 * self.budget.latency
+
+
+class WorkingHours(StrictModel):
+    """Working hours in Europe/London: ``{days: mon-fri, start: "08:00", end: "18:00"}``."""
+
+    days: str = "mon-fri"
+    start: time = time(9, 0)
+    end: time = time(17, 30)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: str) -> str:
+        parse_days(value)
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> WorkingHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end:%H:%M} must be after start {self.start:%H:%M}")
+        return self
+
+    @property
+    def day_numbers(self) -> frozenset[int]:
+        return parse_days(self.days)
+
+
+def parse_days(text: str) -> frozenset[int]:
+    """``mon-fri`` or ``mon,wed,sat`` → weekday numbers (Monday 0)."""
+    days: set[int] = set()
+    for part in str(text).lower().replace(" ", "").split(","):
+        if "-" in part:
+            first, _, last = part.partition("-")
+            if first not in _DAYS or last not in _DAYS:
+                raise ValueError(f"{text!r}: days are mon..sun, e.g. mon-fri or mon,wed,fri")
+            a, b = _DAYS.index(first), _DAYS.index(last)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        elif part in _DAYS:
+            days.add(_DAYS.index(part))
+        else:
+            raise ValueError(f"{text!r}: days are mon..sun, e.g. mon-fri or mon,wed,fri")
+    return frozenset(days)
+
+
+class Owner(StrictModel):
+    name: str
+    slack: str = Field(description="Slack user ID, e.g. U04ABCDEF12 (not a @handle: handles change)")
+    backup: str | None = None
+    working_hours: WorkingHours = WorkingHours()
+
+    @field_validator("slack")
+    @classmethod
+    def _slack_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[UW][A-Z0-9]{6,}", value):
+            raise ValueError(f"{value!r} does not look like a Slack user ID; expected e.g. U04ABCDEF12")
+        return value
+
+
+class OwnersFile(StrictModel):
+    owners: dict[str, Owner] = Field(min_length=1)
+
+
+class Retention(StrictModel):
+    observations: Duration = timedelta(days=30)
+
+
+class Storage(StrictModel):
+    # Default: a SQLite file beside the config (resolved by the loader).
+    url: str | None = None
+    retention: Retention = Retention()
+
+
+class Defaults(StrictModel):
+    """Defaults merged into every contract's ``budget`` and ``sampling`` before validation."""
+
+    budget: dict[str, object] = Field(default_factory=dict)
+    sampling: dict[str, object] = Field(default_factory=dict)
+
+
+class Settings(StrictModel):
+    """The top of syncwatch.yaml, apart from ``systems`` (validated per kind)."""
+
+    version: Literal[1] = 1
+    storage: Storage = Storage()
+    owners: str = "rules/owners.yaml"
+    contracts: str = "rules/contracts"
+    defaults: Defaults = Defaults()
