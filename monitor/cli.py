@@ -169,16 +169,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _err().print(f"[red]error[/]: {exc}")
         return ExitCode.PROBE_ERROR
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         return 130
+    except typer.TyperException as exc:  # bad command line: typer says what and how to use it
+        exc.show()
+        return ExitCode.USAGE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, then the exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return ExitCode.USAGE
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
         if debug:
             raise
         _err().print(f"[red]internal error[/]: {type(exc).__name__}: {exc} (rerun with --debug for details)")
