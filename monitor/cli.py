@@ -15,6 +15,7 @@ User errors print one line each and no traceback, unless ``--debug``.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
@@ -63,6 +64,8 @@ _state = {"debug": False}
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
     _state["debug"] = debug
+    # httpx logs every URL at INFO, query string included (API keys, emails in lookup filters).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _out() -> Console:

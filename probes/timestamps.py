@@ -16,7 +16,10 @@ def parse_timestamp(value: object, naive_tz: tzinfo = UTC) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        parsed = datetime.fromtimestamp(float(value), UTC)
+        try:
+            parsed = datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("epoch seconds out of range") from None
     elif isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):

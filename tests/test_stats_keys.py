@@ -84,3 +84,12 @@ def test_personal_keys_are_hashed_with_the_store_secret_and_masked() -> None:
 )
 def test_masks(raw: str, masked: str) -> None:
     assert (mask_email(raw) if "@" in raw else mask_key(raw)) == masked
+
+
+def test_timestamps_out_of_range_are_unreadable_not_a_crash() -> None:
+    from probes.timestamps import parse_timestamp
+
+    with pytest.raises(ValueError, match="out of range"):
+        parse_timestamp(10**20)
+    assert parse_timestamp("2026-11-27T12:00:00Z").isoformat() == "2026-11-27T12:00:00+00:00"
+    assert parse_timestamp(0).year == 1970
