@@ -1,0 +1,319 @@
+"""Translate between the result dataclasses (``monitor.results``) and the store's rows, both ways.
+
+Also the two read-side records the store returns where no result type fits:
+``RunRecord`` (a probe run without its observations) and ``HealthRecord``
+(a health snapshot with the verdict recorded beside it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from monitor.clock import ensure_utc
+from monitor.results import (
+    BreachKind,
+    ConnectorUsage,
+    FieldDiff,
+    Health,
+    Interval,
+    Kind,
+    Observation,
+    OpenDivergence,
+    Outcome,
+    ProbeResult,
+    Resolution,
+    Stream,
+    Verdict,
+)
+from monitor.store.models import DivergenceRow, HealthSnapshotRow, ObservationRow, ProbeRunRow
+
+__all__ = [
+    "RunRecord",
+    "HealthRecord",
+    "run_row",
+    "observation_row",
+    "observation_from_row",
+    "snapshot_row",
+    "health_from_row",
+    "verdict_from_row",
+    "opened_row",
+    "apply_update",
+    "apply_resolution",
+    "resolved_row",
+    "open_from_row",
+    "resolution_from_row",
+    "run_from_row",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A stored probe run, without its observations."""
+
+    id: int
+    contract: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: Outcome
+    sampled_by_stream: dict[str, int]
+    usage: list[ConnectorUsage]
+    error: str | None = None
+    error_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRecord:
+    """One stored health snapshot: the health and the verdict of one target in one run."""
+
+    run_id: int
+    health: Health
+    verdict: Verdict
+
+
+# -- probe runs ---------------------------------------------------------------------------
+
+
+def run_row(result: ProbeResult) -> ProbeRunRow:
+    return ProbeRunRow(
+        contract=result.contract,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        outcome=str(result.outcome),
+        error_reason=result.error_reason,
+        error=result.error,
+        sampled_by_stream=dict(result.sampled_by_stream),
+        usage=[asdict(usage) for usage in result.usage],
+    )
+
+
+def run_from_row(row: ProbeRunRow) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        contract=row.contract,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        outcome=Outcome(row.outcome),
+        sampled_by_stream=dict(row.sampled_by_stream),
+        usage=[ConnectorUsage(**usage) for usage in row.usage],
+        error=row.error,
+        error_reason=row.error_reason,
+    )
+
+
+# -- observations -------------------------------------------------------------------------
+
+
+def observation_row(run_id: int, contract: str, obs: Observation) -> ObservationRow:
+    return ObservationRow(
+        run_id=run_id,
+        contract=contract,
+        target=obs.target,
+        key=obs.key,
+        key_display=obs.key_display,
+        stream=str(obs.stream),
+        kind=str(obs.kind),
+        observed_at=obs.observed_at,
+        fields=[diff.field for diff in obs.diffs],
+        diffs=[asdict(diff) for diff in obs.diffs],
+        source_updated_at=obs.source_updated_at,
+        target_updated_at=obs.target_updated_at,
+        age_seconds=obs.age_seconds,
+        age_is_lower_bound=obs.age_is_lower_bound,
+        out_of_budget=obs.out_of_budget,
+        lag_seconds=obs.lag_seconds,
+        problems=list(obs.problems),
+    )
+
+
+def observation_from_row(row: ObservationRow) -> Observation:
+    return Observation(
+        target=row.target,
+        key=row.key,
+        key_display=row.key_display,
+        stream=Stream(row.stream),
+        kind=Kind(row.kind),
+        observed_at=row.observed_at,
+        diffs=tuple(FieldDiff(**diff) for diff in row.diffs),
+        source_updated_at=row.source_updated_at,
+        target_updated_at=row.target_updated_at,
+        age_seconds=row.age_seconds,
+        age_is_lower_bound=row.age_is_lower_bound,
+        out_of_budget=row.out_of_budget,
+        lag_seconds=row.lag_seconds,
+        problems=tuple(row.problems),
+    )
+
+
+# -- health snapshots ---------------------------------------------------------------------
+
+
+def snapshot_row(run_id: int, contract: str, health: Health, verdict: Verdict) -> HealthSnapshotRow:
+    drift, oob = health.drift_interval, health.out_of_budget_interval
+    return HealthSnapshotRow(
+        run_id=run_id,
+        contract=contract,
+        target=health.target,
+        at=health.at,
+        outcome=str(health.outcome),
+        sampled=health.sampled,
+        divergent=health.divergent,
+        out_of_budget=health.out_of_budget,
+        conflicts=health.conflicts,
+        critical_conflicts=health.critical_conflicts,
+        unreadable=health.unreadable,
+        by_kind=dict(health.by_kind),
+        drift_ratio=health.drift_ratio,
+        drift_low=drift.low if drift else None,
+        drift_high=drift.high if drift else None,
+        oob_ratio=health.out_of_budget_ratio,
+        oob_low=oob.low if oob else None,
+        oob_high=oob.high if oob else None,
+        lag_p50=health.lag_p50,
+        lag_p95=health.lag_p95,
+        lag_p50_lower_bound=health.lag_p50_lower_bound,
+        lag_p95_lower_bound=health.lag_p95_lower_bound,
+        lag_samples=health.lag_samples,
+        censored=health.censored,
+        at_risk=dict(health.at_risk),
+        error=health.error,
+        error_reason=health.error_reason,
+        conditions=[str(condition) for condition in verdict.conditions],
+        streaks=dict(verdict.streaks),
+        breaching=[str(condition) for condition in verdict.breaching],
+        hold=verdict.hold,
+    )
+
+
+def _interval(low: float | None, high: float | None) -> Interval | None:
+    return Interval(low, high) if low is not None and high is not None else None
+
+
+def health_from_row(row: HealthSnapshotRow) -> Health:
+    return Health(
+        contract=row.contract,
+        target=row.target,
+        at=row.at,
+        outcome=Outcome(row.outcome),
+        sampled=row.sampled,
+        divergent=row.divergent,
+        out_of_budget=row.out_of_budget,
+        conflicts=row.conflicts,
+        critical_conflicts=row.critical_conflicts,
+        unreadable=row.unreadable,
+        by_kind=dict(row.by_kind),
+        drift_ratio=row.drift_ratio,
+        drift_interval=_interval(row.drift_low, row.drift_high),
+        out_of_budget_ratio=row.oob_ratio,
+        out_of_budget_interval=_interval(row.oob_low, row.oob_high),
+        lag_p50=row.lag_p50,
+        lag_p95=row.lag_p95,
+        lag_p50_lower_bound=row.lag_p50_lower_bound,
+        lag_p95_lower_bound=row.lag_p95_lower_bound,
+        lag_samples=row.lag_samples,
+        censored=row.censored,
+        at_risk=dict(row.at_risk),
+        error=row.error,
+        error_reason=row.error_reason,
+    )
+
+
+def verdict_from_row(row: HealthSnapshotRow) -> Verdict:
+    return Verdict(
+        target=row.target,
+        conditions=tuple(BreachKind(condition) for condition in row.conditions),
+        streaks=dict(row.streaks),
+        breaching=tuple(BreachKind(condition) for condition in row.breaching),
+        hold=row.hold,
+    )
+
+
+# -- divergences --------------------------------------------------------------------------
+
+
+def opened_row(contract: str, div: OpenDivergence) -> DivergenceRow:
+    return DivergenceRow(
+        contract=contract,
+        target=div.target,
+        key=div.key,
+        key_display=div.key_display,
+        kind=str(div.kind),
+        first_seen=div.first_seen,
+        last_seen=div.last_seen,
+        source_updated_at=div.source_updated_at,
+        fields=list(div.fields),
+        resolved_at=None,
+        lag_seconds=None,
+        resolution_seconds=None,
+        lag_is_lower_bound=False,
+    )
+
+
+def apply_update(row: DivergenceRow, div: OpenDivergence) -> None:
+    """Carry a newer sighting into an open row; the earlier first sighting is kept."""
+    row.first_seen = min(row.first_seen, ensure_utc(div.first_seen))
+    row.last_seen = max(row.last_seen, ensure_utc(div.last_seen))
+    row.kind = str(div.kind)
+    row.key_display = div.key_display
+    row.fields = list(div.fields)
+    row.source_updated_at = div.source_updated_at
+
+
+def apply_resolution(row: DivergenceRow, res: Resolution) -> None:
+    row.resolved_at = res.resolved_at
+    row.lag_seconds = res.lag_seconds
+    row.resolution_seconds = res.resolution_seconds
+    row.lag_is_lower_bound = res.lag_is_lower_bound
+    row.source_updated_at = res.source_updated_at
+
+
+def resolved_row(contract: str, res: Resolution) -> DivergenceRow:
+    """A resolution of a divergence the store never saw open: recorded closed, so reports count it.
+
+    Its last divergent sighting is where the lag interval starts: ``resolved_at - resolution``.
+    """
+    return DivergenceRow(
+        contract=contract,
+        target=res.target,
+        key=res.key,
+        key_display=res.key_display,
+        kind=str(res.kind),
+        first_seen=res.first_seen,
+        last_seen=res.resolved_at - timedelta(seconds=res.resolution_seconds),
+        source_updated_at=res.source_updated_at,
+        fields=[],
+        resolved_at=res.resolved_at,
+        lag_seconds=res.lag_seconds,
+        resolution_seconds=res.resolution_seconds,
+        lag_is_lower_bound=res.lag_is_lower_bound,
+    )
+
+
+def open_from_row(row: DivergenceRow) -> OpenDivergence:
+    return OpenDivergence(
+        target=row.target,
+        key=row.key,
+        key_display=row.key_display,
+        kind=Kind(row.kind),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        source_updated_at=row.source_updated_at,
+        fields=tuple(row.fields),
+    )
+
+
+def resolution_from_row(row: DivergenceRow) -> Resolution:
+    if row.resolved_at is None:
+        raise ValueError(f"divergence {row.id} is still open")
+    return Resolution(
+        target=row.target,
+        key=row.key,
+        key_display=row.key_display,
+        kind=Kind(row.kind),
+        first_seen=row.first_seen,
+        resolved_at=row.resolved_at,
+        source_updated_at=row.source_updated_at,
+        lag_seconds=row.lag_seconds or 0.0,
+        resolution_seconds=row.resolution_seconds or 0.0,
+        lag_is_lower_bound=row.lag_is_lower_bound,
+    )

@@ -1,0 +1,351 @@
+"""The measurement store: record probe runs, remember what the engine needs, read for reports.
+
+One ``Store`` per process, built with ``Store.open(url)`` (SQLite file or PostgreSQL)
+and passed to whoever needs it. Every write of a run is one transaction; every
+SQLAlchemy or driver error leaves as ``monitor.errors.StoreError`` with one line
+that never shows the URL's password. Nothing here reads the clock: times come
+from the results recorded or from the caller.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from alembic.util import CommandError
+from sqlalchemy import delete, func, make_url, select
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from monitor.errors import StoreError
+from monitor.results import (
+    DivergenceChanges,
+    Health,
+    Observation,
+    OpenDivergence,
+    PriorState,
+    ProbeResult,
+    Resolution,
+)
+from monitor.store.connect import create_store_engine, describe_error, upgrade_to_head
+from monitor.store.mapping import (
+    HealthRecord,
+    RunRecord,
+    apply_resolution,
+    apply_update,
+    health_from_row,
+    observation_from_row,
+    observation_row,
+    open_from_row,
+    opened_row,
+    resolution_from_row,
+    resolved_row,
+    run_from_row,
+    run_row,
+    snapshot_row,
+    verdict_from_row,
+)
+from monitor.store.models import (
+    DivergenceRow,
+    HealthSnapshotRow,
+    MetaRow,
+    ObservationRow,
+    ProbeRunRow,
+)
+
+__all__ = ["Store"]
+
+KEY_SECRET = "key_secret"
+KEY_SECRET_BYTES = 32
+DRIVERS = (
+    "supported: sqlite:///path, or postgresql+psycopg://... with syncwatch[postgres] installed"
+)
+
+
+class Store:
+    """Probe runs, observations, divergences and health snapshots in one SQL database."""
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        """Use ``Store.open``; this takes an engine whose schema is already at head."""
+        self._engine = engine
+        self._url = url
+        self._key_secret: bytes | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to ``url`` (making a SQLite file's directory if missing); migrate to head."""
+        try:
+            parsed = make_url(url)
+        except (ArgumentError, ValueError) as exc:  # the URL is not echoed: it may hold a password
+            raise StoreError(
+                "cannot open the store: the database URL is not valid "
+                "(e.g. sqlite:///var/syncwatch.db or postgresql+psycopg://user@host:5432/syncwatch)"
+            ) from exc
+        shown = parsed.render_as_string(hide_password=True)
+        engine: Engine | None = None
+        try:
+            engine = create_store_engine(parsed)
+            upgrade_to_head(engine)
+        except (SQLAlchemyError, CommandError, OSError, ImportError) as exc:
+            if engine is not None:
+                engine.dispose()
+            reason = describe_error(exc, parsed)
+            if isinstance(exc, ImportError):
+                reason = f"its database driver is not installed ({reason}); {DRIVERS}"
+            raise StoreError(f"cannot open the store at {shown}: {reason}") from exc
+        return cls(engine, parsed)
+
+    def close(self) -> None:
+        """Close every pooled connection; call once the store is no longer needed."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The underlying engine, for diagnostics and tests; the store's methods are the API."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password hidden, fit for logs and messages."""
+        return self._url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"store {self.url}: could not {doing}: {describe_error(exc, self._url)}"
+            ) from exc
+
+    # -- the key-hashing secret -----------------------------------------------------------
+
+    def key_secret(self) -> bytes:
+        """The store's secret for hashing personal keys: made once, at random, then always the same.
+
+        Kept in the store so that keys hashed in one run match those of the next,
+        while the store itself never holds a personal key in clear.
+        """
+        if self._key_secret is None:
+            with self._errors("read or create the key-hashing secret"):
+                self._key_secret = bytes.fromhex(self._load_or_create_secret())
+        return self._key_secret
+
+    def _load_or_create_secret(self) -> str:
+        with Session(self._engine) as session:
+            row = session.get(MetaRow, KEY_SECRET)
+            if row is not None:
+                return row.value
+        try:
+            with Session(self._engine) as session, session.begin():
+                value = secrets.token_hex(KEY_SECRET_BYTES)
+                session.add(MetaRow(key=KEY_SECRET, value=value))
+            return value
+        except IntegrityError:  # another process made it first: theirs wins
+            with Session(self._engine) as session:
+                return session.get_one(MetaRow, KEY_SECRET).value
+
+    # -- writing --------------------------------------------------------------------------
+
+    def record(self, result: ProbeResult) -> int:
+        """Persist a whole probe run in one transaction and return its id.
+
+        The run, its observations, each target's health snapshot with its verdict
+        and the divergence changes (opened, updated, resolved) are written together;
+        on any failure nothing is.
+        """
+        doing = f"record the run of {result.contract!r} started {result.started_at.isoformat()}"
+        with self._errors(doing), Session(self._engine) as session, session.begin():
+            run = run_row(result)
+            session.add(run)
+            session.flush()  # gives the run its id
+            for target in result.targets:
+                session.add_all(
+                    observation_row(run.id, result.contract, obs) for obs in target.observations
+                )
+                session.add(snapshot_row(run.id, result.contract, target.health, target.verdict))
+            session.flush()
+            apply_changes(session, result.contract, result.changes)
+            return run.id
+
+    def prune(self, now: datetime, observations_older_than: timedelta) -> int:
+        """Delete observations older than ``now - observations_older_than``; return how many.
+
+        Runs, divergences and health snapshots are kept: they are small and the
+        weekly report and budgets history read them.
+        """
+        cutoff = now - observations_older_than
+        with self._errors("prune old observations"), self._engine.begin() as conn:
+            deleted = conn.execute(
+                delete(ObservationRow).where(ObservationRow.observed_at < cutoff)
+            )
+            return max(deleted.rowcount, 0)
+
+    # -- what the engine remembers between runs -------------------------------------------
+
+    def prior_state(self, contract: str) -> PriorState:
+        """Open divergences by (target, key), latest streaks per target, the last run's start."""
+        with (
+            self._errors(f"read the prior state of {contract!r}"),
+            Session(self._engine) as session,
+        ):
+            divergences = map(open_from_row, _open_rows(session, contract))
+            open_ = {(d.target, d.key): d for d in divergences}
+            streaks = {
+                row.target: dict(row.streaks) for row in _latest_snapshots(session, contract)
+            }
+            last_run_at = session.scalar(
+                select(func.max(ProbeRunRow.started_at)).where(ProbeRunRow.contract == contract)
+            )
+        return PriorState(open=open_, streaks=streaks, last_run_at=last_run_at)
+
+    # -- reading for the CLI and reports --------------------------------------------------
+
+    def runs(self, contract: str, limit: int = 20) -> list[RunRecord]:
+        """The contract's latest runs, newest first."""
+        stmt = (
+            select(ProbeRunRow)
+            .where(ProbeRunRow.contract == contract)
+            .order_by(ProbeRunRow.started_at.desc(), ProbeRunRow.id.desc())
+            .limit(limit)
+        )
+        with self._errors(f"read the runs of {contract!r}"), Session(self._engine) as session:
+            return [run_from_row(row) for row in session.scalars(stmt)]
+
+    def observations(self, run_id: int) -> list[Observation]:
+        """A run's observations in the order recorded ([] once pruned)."""
+        stmt = (
+            select(ObservationRow)
+            .where(ObservationRow.run_id == run_id)
+            .order_by(ObservationRow.id)
+        )
+        with (
+            self._errors(f"read the observations of run {run_id}"),
+            Session(self._engine) as session,
+        ):
+            return [observation_from_row(row) for row in session.scalars(stmt)]
+
+    def latest_health(self, contract: str) -> list[Health]:
+        """The most recent health of each of the contract's targets, by target name."""
+        with self._errors(f"read the health of {contract!r}"), Session(self._engine) as session:
+            return [health_from_row(row) for row in _latest_snapshots(session, contract)]
+
+    def health_history(
+        self, contract: str, since: datetime, until: datetime | None = None
+    ) -> list[HealthRecord]:
+        """Health snapshots with their verdicts taken in ``[since, until)``, oldest first."""
+        stmt = select(HealthSnapshotRow).where(
+            HealthSnapshotRow.contract == contract, HealthSnapshotRow.at >= since
+        )
+        if until is not None:
+            stmt = stmt.where(HealthSnapshotRow.at < until)
+        stmt = stmt.order_by(HealthSnapshotRow.at, HealthSnapshotRow.target, HealthSnapshotRow.id)
+        with (
+            self._errors(f"read the health history of {contract!r}"),
+            Session(self._engine) as session,
+        ):
+            return [
+                HealthRecord(
+                    run_id=row.run_id, health=health_from_row(row), verdict=verdict_from_row(row)
+                )
+                for row in session.scalars(stmt)
+            ]
+
+    def open_divergences(self, contract: str) -> list[OpenDivergence]:
+        """Divergences of the contract still open, oldest first sighting first."""
+        with (
+            self._errors(f"read the open divergences of {contract!r}"),
+            Session(self._engine) as session,
+        ):
+            return [open_from_row(row) for row in _open_rows(session, contract)]
+
+    def resolutions(
+        self, contract: str, since: datetime, until: datetime | None = None
+    ) -> list[Resolution]:
+        """Divergences resolved in ``[since, until)``, in the order they were resolved."""
+        stmt = select(DivergenceRow).where(
+            DivergenceRow.contract == contract, DivergenceRow.resolved_at >= since
+        )
+        if until is not None:
+            stmt = stmt.where(DivergenceRow.resolved_at < until)
+        stmt = stmt.order_by(DivergenceRow.resolved_at, DivergenceRow.id)
+        with (
+            self._errors(f"read the resolutions of {contract!r}"),
+            Session(self._engine) as session,
+        ):
+            return [resolution_from_row(row) for row in session.scalars(stmt)]
+
+
+def apply_changes(session: Session, contract: str, changes: DivergenceChanges) -> None:
+    """Open, update and close divergence rows, keeping at most one open row per (target, key).
+
+    The engine works from ``prior_state``, so its changes normally match the open
+    rows. Where they do not (a store restored from backup, a second writer), the
+    store stays consistent rather than losing the run: an "opened" key already
+    open is merged into the open row (earlier first sighting kept), an "updated"
+    key not open is opened, and a resolution of a key never seen open is recorded
+    closed so reports still count it.
+    """
+    open_rows = {(row.target, row.key): row for row in _open_rows(session, contract)}
+    for res in changes.resolved:
+        row = open_rows.pop((res.target, res.key), None)
+        if row is None:
+            session.add(resolved_row(contract, res))
+        else:
+            apply_resolution(row, res)
+    session.flush()  # closed before anything below could reopen the same key
+    for div in [*changes.updated, *changes.opened]:
+        row = open_rows.get((div.target, div.key))
+        if row is None:
+            open_rows[(div.target, div.key)] = row = opened_row(contract, div)
+            session.add(row)
+        else:
+            apply_update(row, div)
+
+
+def _open_rows(session: Session, contract: str) -> Sequence[DivergenceRow]:
+    stmt = (
+        select(DivergenceRow)
+        .where(DivergenceRow.contract == contract, DivergenceRow.resolved_at.is_(None))
+        .order_by(DivergenceRow.first_seen, DivergenceRow.id)
+    )
+    return session.scalars(stmt).all()
+
+
+def _latest_snapshots(session: Session, contract: str) -> Sequence[HealthSnapshotRow]:
+    """Each target's most recent snapshot (latest ``at``; the later-recorded on a tie)."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=HealthSnapshotRow.target,
+            order_by=(HealthSnapshotRow.at.desc(), HealthSnapshotRow.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = (
+        select(HealthSnapshotRow.id, rank).where(HealthSnapshotRow.contract == contract).subquery()
+    )
+    stmt = (
+        select(HealthSnapshotRow)
+        .join(ranked, ranked.c.id == HealthSnapshotRow.id)
+        .where(ranked.c.rank == 1)
+        .order_by(HealthSnapshotRow.target)
+    )
+    return session.scalars(stmt).all()
