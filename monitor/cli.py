@@ -175,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, typer.Abort):
         return 130
     except typer.TyperException as exc:  # bad command line: typer says what and how to use it
-        exc.show()
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _err().print(f"error: {exc.format_message()}")
         return ExitCode.USAGE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, then the exit code
         if debug:

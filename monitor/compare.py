@@ -134,6 +134,8 @@ class NumberSpec(_FieldSpecBase):
         loose = bool(tolerance or relative)
 
         def compare(s: Any, t: Any) -> Difference | None:
+            a: Any
+            b: Any
             if s.__class__ in native and t.__class__ in native:
                 a, b = s, t
             elif s is None or t is None:

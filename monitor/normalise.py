@@ -146,13 +146,14 @@ def text_normaliser(
 ) -> Callable[[str], str]:
     """One function applying Unicode normalisation, then case folding, then the whitespace rule."""
     normalize = unicodedata.normalize
+    nf: Literal["NFC", "NFKC"] = "NFKC" if form == "NFKC" else "NFC"  # unused when form is "none"
 
     def normalise_and_fold(text: str) -> str:
         # casefold can leave text unnormalised (it decomposes some letters): normalise again.
-        return normalize(form, normalize(form, text).casefold())
+        return normalize(nf, normalize(nf, text).casefold())
 
     def normalise(text: str) -> str:
-        return normalize(form, text)
+        return normalize(nf, text)
 
     prepare: Callable[[str], str] | None
     if form == "none":
@@ -216,7 +217,8 @@ def timestamp_reader(zone: ZoneInfo) -> Callable[[Any, Side], timedelta]:
             elif isinstance(value, datetime):
                 moment = value
             elif cls is int or cls is float:
-                return _SECOND * value
+                seconds: timedelta = _SECOND * value
+                return seconds
             else:
                 raise _unreadable(_TIMESTAMP, value, side)
             if moment.tzinfo is not None:

@@ -235,9 +235,9 @@ class Fetcher:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, _Transient) and error.retry_after is not None:
-            return error.retry_after
+            return float(error.retry_after)
         retries = self.config.retries
-        backoff = retries.backoff.total_seconds() * 2 ** (state.attempt_number - 1)
+        backoff: float = retries.backoff.total_seconds() * 2 ** (state.attempt_number - 1)
         return min(retries.max_backoff.total_seconds(), backoff)
 
     def _backoff_sleep(self, seconds: float) -> None:

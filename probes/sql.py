@@ -187,7 +187,7 @@ class SqlConnector:
             self._usage.requests += 1
             try:
                 with self._engine.connect() as conn:
-                    rows = [tuple(r) for r in conn.execute(stmt)]
+                    rows: list[Sequence[Any]] = [tuple(r) for r in conn.execute(stmt)]
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
                 if _is_query_problem(exc):
                     self._count("query_error")

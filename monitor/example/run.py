@@ -16,7 +16,7 @@ from rich.table import Table
 from monitor.clock import SystemClock
 from monitor.config import load_config
 from monitor.example.server import CRM_KEY, SHOP_TOKEN, ExampleApi
-from monitor.example.world import build_world
+from monitor.example.world import Injected, build_world
 from monitor.loopback import LoopbackServer
 from monitor.render_cli import print_check, print_probe
 from monitor.results import Kind, ProbeResult
@@ -72,7 +72,7 @@ def run_example(config_path: Path, out: Console, err: Console, keep_running: boo
     return 0 if agreed else 1
 
 
-def _compare_with_truth(out: Console, results: list[ProbeResult], truth: list) -> bool:
+def _compare_with_truth(out: Console, results: list[ProbeResult], truth: list[Injected]) -> bool:
     injected = Counter((t.contract, t.target, t.kind) for t in truth)
     found: Counter[tuple[str, str, str]] = Counter()
     for result in results:
