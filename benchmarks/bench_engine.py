@@ -81,7 +81,7 @@ def main() -> None:
     latency = contract.budget.latency.total_seconds()
     recent = NOW - timedelta(minutes=10)
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # best of 5: the machine is shared, the minimum is the least disturbed
         gc.collect()
         start = time.perf_counter()
         for src, tgt in pairs:

@@ -38,6 +38,8 @@ class FieldComparer:
             _Field(name, src.get(name, name), build_comparator(spec), spec, spec.local_writes == "allowed")
             for name, spec in contract.fields.items()
         ]
+        self._plan = tuple((f.name, f.source_name, f.compare, f.spec) for f in self.fields)
+        self._specs = {f.name: f.spec for f in self.fields}
 
     def compare(
         self, source: Record, target: Record, target_names: tuple[str, ...]
@@ -45,20 +47,23 @@ class FieldComparer:
         """Differing fields, and problems (``field: why``) that make the pair unreadable."""
         diffs: list[FieldDiff] = []
         problems: list[str] = []
-        sf, tf = source.fields, target.fields
-        for f, tname in zip(self.fields, target_names, strict=True):
+        sget, tget = source.fields.get, target.fields.get
+        # The hot loop of a probe run: plain tuples, no attribute lookups per field.
+        for (name, source_name, compare, _spec), target_name in zip(self._plan, target_names):
             try:
-                result = f.compare(sf.get(f.source_name), tf.get(tname))
+                result = compare(sget(source_name), tget(target_name))
             except UnreadableValue as exc:
-                problems.append(f"{f.name}: {exc}")
+                problems.append(f"{name}: {exc}")
                 continue
             if result is not EQUAL:
-                spec = f.spec
-                diffs.append(
-                    FieldDiff(f.name, spec.risk, None if result == "differs" else result,
-                              field_risk_applies(spec, result), spec.critical)
-                )
+                diffs.append(self._diff(name, result))
         return diffs, problems
+
+    def _diff(self, name: str, result: str) -> FieldDiff:
+        spec = self._specs[name]
+        return FieldDiff(
+            name, spec.risk, None if result == "differs" else result, field_risk_applies(spec, result), spec.critical
+        )
 
     def local_writes_allowed(self, diffs: list[FieldDiff]) -> bool:
         allowed = {f.name for f in self.fields if f.local_writes}
