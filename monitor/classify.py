@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.compare import EQUAL, UnreadableValue, build_comparator, field_risk_applies
+from monitor.compare import EQUAL, Difference, UnreadableValue, build_comparator, field_risk_applies
 from monitor.config.models import Contract, TargetEndpoint
 from monitor.keys import KeyMapper
 from monitor.results import FieldDiff, Kind, Observation, OpenDivergence, Stream
@@ -59,7 +59,7 @@ class FieldComparer:
                 diffs.append(self._diff(name, result))
         return diffs, problems
 
-    def _diff(self, name: str, result: str) -> FieldDiff:
+    def _diff(self, name: str, result: Difference) -> FieldDiff:
         spec = self._specs[name]
         return FieldDiff(
             name, spec.risk, None if result == "differs" else result, field_risk_applies(spec, result), spec.critical

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 __all__ = [
     "Duration",
@@ -21,6 +22,7 @@ __all__ = [
     "parse_share",
     "parse_runs",
     "format_duration",
+    "TimeZoneName",
 ]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -110,3 +112,15 @@ def _dump_duration(value: timedelta) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(_dump_duration)]
 Share = Annotated[float, BeforeValidator(parse_share)]
 Runs = Annotated[int, BeforeValidator(parse_runs)]
+
+
+def check_zone_name(value: str) -> str:
+    """An IANA time zone name (``UTC``, ``Europe/London``); ``BST`` and friends are not."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/London") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(check_zone_name)]

@@ -16,6 +16,21 @@ from probes.sql import SqlSystemConfig
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+class FakeClock:
+    """Monotonic seconds that move only when slept on; records each sleep."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 class MemoryConnector:
     """A Connector over dicts: ``rows[entity] = [{field: value}, ...]``. Can be told to fail."""
 

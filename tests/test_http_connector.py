@@ -36,6 +36,7 @@ from monitor.loopback import LoopbackRequest, LoopbackResponse, LoopbackServer
 from probes.base import Connector, ConnectorContext, EntityQuery
 from probes.http import HttpConnector, HttpSystemConfig
 from probes.paths import MISSING, JsonPath, get_path
+from tests.support import FakeClock
 
 STOCK = EntityQuery("stock", "sku", ("available",), "last_updated")
 ROWS = [
@@ -44,17 +45,6 @@ ROWS = [
 BY_SKU = {row["SKU"]: row for row in ROWS}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
