@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from monitor.clock import Clock
 from monitor.config import Config
@@ -20,6 +21,8 @@ from probes.base import Connector, ConnectorContext
 from probes.registry import open_connector
 
 __all__ = ["Prober"]
+
+_PRUNE_EVERY = timedelta(hours=1)
 
 
 class Prober:
@@ -33,6 +36,7 @@ class Prober:
         self.rng = rng or random.Random()
         self._connectors: dict[str, Connector] = {}
         self._engines: dict[str, ProbeEngine] = {}
+        self._pruned_at: datetime | None = None
 
     def probe(self, contract_name: str) -> ProbeResult:
         """Run one contract now, record the result, prune old observations; return the result."""
@@ -43,7 +47,11 @@ class Prober:
         prior = self.store.prior_state(contract_name)
         result = engine.run(connectors, prior, self.clock, self.rng)
         self.store.record(result)
-        self.store.prune(self.clock.now(), self.config.settings.storage.retention.observations)
+        now = self.clock.now()
+        # Pruning scans the observations table: once an hour is plenty for a retention in days.
+        if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
+            self.store.prune(now, self.config.settings.storage.retention.observations)
+            self._pruned_at = now
         return result
 
     def probe_all(self, names: Iterable[str] | None = None) -> list[ProbeResult]:

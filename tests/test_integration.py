@@ -183,3 +183,15 @@ def test_lag_is_measured_within_one_probe_interval_of_the_truth(tmp_path: Path) 
     for sku, seen in stale_seen.items():
         assert all(oob == (age > 300) for age, oob in seen), sku
     assert any(oob for seen in stale_seen.values() for _, oob in seen)
+
+
+def test_observations_past_retention_are_pruned_and_health_is_kept(example: tuple[World, Prober, FixedClock]) -> None:
+    _, prober, clock = example
+    first = prober.probe("orders-shop-to-erp")
+    first_id = prober.store.runs("orders-shop-to-erp", limit=1)[0].id
+    assert len(prober.store.observations(first_id)) == 120
+    clock.advance(timedelta(days=31))  # retention in the shipped config: 30 days
+    prober.probe("orders-shop-to-erp")
+    assert prober.store.observations(first_id) == []
+    assert len(prober.store.runs("orders-shop-to-erp")) == 2
+    assert first.started_at < prober.store.latest_health("orders-shop-to-erp")[0].at
