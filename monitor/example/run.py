@@ -62,8 +62,11 @@ def run_example(config_path: Path, out: Console, err: Console, keep_running: boo
         agreed = _compare_with_truth(out, results, world.truth)
         if keep_running:
             out.print(
-                f"\nExample systems keep running at {server.url}. In another shell:\n"
-                f"  SYNCWATCH_EXAMPLE_URL={server.url} syncwatch probe stock-wms-to-shop\nCtrl-C to stop."
+                f"\nThe example systems keep running at {server.url}. In another shell:\n"
+                f"  export SYNCWATCH_EXAMPLE_URL={server.url} EXAMPLE_SHOP_TOKEN={SHOP_TOKEN} "
+                f"EXAMPLE_CRM_KEY={CRM_KEY}\n"
+                "  .venv/bin/syncwatch probe stock-wms-to-shop\nCtrl-C to stop.",
+                soft_wrap=True,
             )
             try:
                 threading.Event().wait()
