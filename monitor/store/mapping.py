@@ -8,6 +8,7 @@ Also the two read-side records the store returns where no result type fits:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from monitor.clock import ensure_utc
@@ -105,7 +106,12 @@ def run_from_row(row: ProbeRunRow) -> RunRecord:
 
 
 def observation_row(run_id: int, contract: str, obs: Observation) -> ObservationRow:
-    return ObservationRow(
+    return ObservationRow(**observation_values(run_id, contract, obs))
+
+
+def observation_values(run_id: int, contract: str, obs: Observation) -> dict[str, Any]:
+    """Column values of one observation, for a bulk insert of a run's observations."""
+    return dict(
         run_id=run_id,
         contract=contract,
         target=obs.target,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 
 from alembic.util import CommandError
-from sqlalchemy import delete, func, make_url, select
+from sqlalchemy import delete, func, insert, make_url, select
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ from monitor.store.mapping import (
     apply_update,
     health_from_row,
     observation_from_row,
-    observation_row,
+    observation_values,
     open_from_row,
     opened_row,
     resolution_from_row,
@@ -176,10 +176,14 @@ class Store:
             run = run_row(result)
             session.add(run)
             session.flush()  # gives the run its id
+            rows = [
+                observation_values(run.id, result.contract, obs)
+                for target in result.targets
+                for obs in target.observations
+            ]
+            if rows:  # one executemany: a run holds hundreds of observations
+                session.execute(insert(ObservationRow), rows)
             for target in result.targets:
-                session.add_all(
-                    observation_row(run.id, result.contract, obs) for obs in target.observations
-                )
                 session.add(snapshot_row(run.id, result.contract, target.health, target.verdict))
             session.flush()
             apply_changes(session, result.contract, result.changes)
