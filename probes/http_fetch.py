@@ -1,13 +1,20 @@
-"""One GET of the ``http`` connector: paced, retried, translated, bounded.
+"""HTTP attempts of a connector: paced, retried, translated, bounded.
 
-``Fetcher.get`` sends a request through the token bucket (``api_share`` of the
-system's own rate limit), retries timeouts, connection failures, 429, 5xx and
-unreadable JSON with exponential back-off (honouring ``Retry-After``), and
-turns what is left into ``monitor.errors`` exceptions. Retrying uses tenacity,
-a well-kept retry library whose ``sleep`` is injectable, so back-off runs on
-the context's clock and tests never wait. There is no jitter: syncwatch is one
-sequential client per system, with nothing to de-synchronise, and exact waits
-keep tests exact.
+``Exchange`` is the part every HTTP-based connector kind shares (``http``,
+``shopify``): it sends one request over the connector's ``httpx.Client``,
+streams the body up to ``max_response_bytes``, turns timeouts and connection
+failures into retryable ``Transient`` errors, and runs attempts under a retry
+loop with exponential back-off (honouring a ``retry_after`` a caller found, e.g.
+``Retry-After`` or Shopify's throttle status). What is left after the attempts
+becomes a ``monitor.errors`` exception. Retrying uses tenacity, a well-kept
+retry library whose ``sleep`` is injectable, so back-off runs on the context's
+clock and tests never wait. There is no jitter: syncwatch is one sequential
+client per system, with nothing to de-synchronise, and exact waits keep tests
+exact.
+
+``Fetcher.get`` is the ``http`` connector's GET on top of it: through the token
+bucket (``api_share`` of the system's own rate limit), retrying 429, 5xx and
+unreadable JSON as well.
 
 Not retried: 401/403 (``AuthError``), other 4xx and redirects (``QueryError``),
 a body over ``max_response_bytes`` (``ResponseTooLarge``: it would be as large
@@ -25,10 +32,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import tenacity
@@ -45,137 +53,153 @@ from monitor.errors import (
 )
 from monitor.results import ConnectorUsage
 from probes.base import ConnectorContext
-from probes.http_config import HttpSystemConfig
+from probes.http_config import HttpSystemConfig, RetryConfig
 from probes.http_paging import Fetched, PageRequest
 from probes.ratelimit import TokenBucket
 
-__all__ = ["Fetcher"]
+__all__ = ["Exchange", "Fetcher", "Transient", "retry_after_seconds"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-class _Transient(Exception):
-    """A failed attempt worth retrying; becomes an ``error`` when attempts run out."""
+
+class Transient(Exception):
+    """A failed attempt worth retrying; becomes an ``error`` when attempts run out.
+
+    ``retry_after``: seconds the system asked us to wait (else exponential back-off).
+    """
 
     def __init__(self, error: type[ConnectorError], message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.error, self.message, self.retry_after = error, message, retry_after
 
 
-class Fetcher:
-    """GETs for one system over one ``httpx.Client``, counting what they cost in ``usage()``.
+class Exchange:
+    """One system's HTTP attempts over one ``httpx.Client``, counting what they cost in ``usage()``.
 
     ``by_status`` counts each attempt once: its HTTP status, or ``timeout`` /
     ``connection_error``. ``retries`` counts back-off sleeps; ``waited_seconds``
-    adds up back-off and token-bucket waits, ``rate_limit_waits`` counts the latter.
+    adds up back-off and the rate-limit waits callers report through
+    ``add_wait``, which ``rate_limit_waits`` counts.
     """
 
     def __init__(
-        self, system: str, config: HttpSystemConfig, ctx: ConnectorContext, client: httpx.Client
+        self,
+        system: str,
+        ctx: ConnectorContext,
+        client: httpx.Client,
+        *,
+        retries: RetryConfig,
+        timeout_seconds: float,
+        max_response_bytes: int,
+        url_setting: str = "base_url",
     ) -> None:
         self.system = system
-        self.config = config
+        self._url_setting = url_setting  # the config key a redirect's error message points at
+        self.retries = retries
         self._ctx = ctx
         self._client = client
-        self._origin = _origin(httpx.URL(config.base_url))
+        self._timeout_seconds = timeout_seconds
+        self._max_response_bytes = max_response_bytes
         self._lock = threading.Lock()
         self._usage = ConnectorUsage(system)
-        self._bucket: TokenBucket | None = None
-        rate = config.requests_per_second()
-        if rate is not None:
-            # A burst of one second's worth of our share (at least one request): spending
-            # a minute's share at once could collide with the integration's own bursts,
-            # which short windows (Klaviyo: 75/s besides 750/m) punish.
-            self._bucket = TokenBucket(rate, max(1.0, rate), monotonic=ctx.monotonic, sleep=ctx.sleep)
         self._retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(config.retries.attempts),
+            stop=tenacity.stop_after_attempt(retries.attempts),
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Transient),
+            retry=tenacity.retry_if_exception_type(Transient),
             sleep=self._backoff_sleep,
             before_sleep=self._log_retry,
             reraise=True,
         )
 
+    # -- usage -------------------------------------------------------------------------------
+
     def usage(self) -> ConnectorUsage:
         with self._lock:
             u = self._usage
             return ConnectorUsage(
-                u.system, u.requests, dict(u.by_status), u.retries, u.rate_limit_waits, u.waited_seconds
+                u.system,
+                u.requests,
+                dict(u.by_status),
+                u.retries,
+                u.rate_limit_waits,
+                u.waited_seconds,
+                u.cost_points,
             )
 
     def reset_usage(self) -> None:
         with self._lock:
             self._usage = ConnectorUsage(self.system)
 
+    def add_wait(self, seconds: float) -> None:
+        """Count a rate-limit wait (a token bucket's, a server's budget) of ``seconds``."""
+        if seconds <= 0:
+            return
+        with self._lock:
+            self._usage.rate_limit_waits += 1
+            self._usage.waited_seconds += seconds
+
+    def add_cost(self, points: float) -> None:
+        """Count points a cost-based API charged."""
+        with self._lock:
+            self._usage.cost_points += points
+
     def close(self) -> None:
         self._client.close()
 
-    def get(self, label: str, request: PageRequest, missing_ok: bool = False) -> Fetched | None:
-        """The decoded response to ``request`` (a path with params, or a next page's URL);
-        None for a 404 when ``missing_ok``. ``label`` names the endpoint in errors."""
-        url: httpx.URL | str = request.target
-        params = request.params
-        if request.target.startswith(("http://", "https://")):
-            url, params = httpx.URL(request.target), None
-            if _origin(url) != self._origin:
-                raise MalformedResponse(
-                    f"{label}: the next page is on another host; not sending our credentials there",
-                    system=self.system,
-                )
+    # -- attempts ----------------------------------------------------------------------------
+
+    def run(self, attempt: Callable[[int], T]) -> T:
+        """``attempt(n)`` (n from 1) until it returns, raises a non-``Transient`` error, or
+        ``retries.attempts`` are spent; then the last ``Transient`` becomes its error."""
         attempts = 0
 
-        def attempt() -> Fetched | None:
+        def once() -> T:
             nonlocal attempts
             attempts += 1
-            return self._attempt(label, url, params, missing_ok, attempts)
+            return attempt(attempts)
 
         try:
-            result: Fetched | None = self._retrying(attempt)
-        except _Transient as exc:
+            result: T = self._retrying(once)
+        except Transient as exc:
             raise exc.error(exc.message, system=self.system, attempts=attempts) from exc.__cause__
         return result
 
-    def _attempt(
+    def send(
         self,
         label: str,
+        method: str,
         url: httpx.URL | str,
-        params: Mapping[str, str] | None,
-        missing_ok: bool,
+        *,
         attempt: int,
-    ) -> Fetched | None:
-        self._throttle()
+        check: Callable[[httpx.Response], bool],
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> tuple[httpx.Response, bytes | None]:
+        """One request: the (closed) response and its body, or None where ``check`` said not
+        to read it. ``check`` sees the response before its body and raises to refuse it."""
         with self._lock:
             self._usage.requests += 1
         outcome = "error"
         try:
-            with self._client.stream("GET", url, params=params) as response:
+            with self._client.stream(method, url, params=params, json=json_body) as response:
                 outcome = str(response.status_code)
-                if response.status_code == 404 and missing_ok:
-                    return None
-                self._check_status(response, label, attempt)
-                raw = b"" if response.status_code == 204 else self._read_body(response, label, attempt)
-                link = response.links.get("next", {}).get("url")
-                fetched = Fetched(None, url=str(response.url), next_link=str(response.url.join(link)) if link else None)
+                raw = self._read_body(response, label, attempt) if check(response) else None
         except httpx.TimeoutException as exc:
             outcome = "timeout"
-            seconds = self.config.timeout.total_seconds()
-            raise _Transient(ConnectorTimeout, f"{label}: no answer within {seconds:g}s") from exc
+            raise Transient(ConnectorTimeout, f"{label}: no answer within {self._timeout_seconds:g}s") from exc
         except httpx.DecodingError as exc:
-            raise _Transient(MalformedResponse, f"{label}: body could not be decoded") from exc
+            raise Transient(MalformedResponse, f"{label}: body could not be decoded") from exc
         except httpx.RequestError as exc:
             outcome = "connection_error"
-            raise _Transient(ConnectorUnavailable, f"{label}: connection failed ({type(exc).__name__})") from exc
+            raise Transient(ConnectorUnavailable, f"{label}: connection failed ({type(exc).__name__})") from exc
         finally:
             self._count(outcome)
-        if outcome == "204":
-            return fetched
-        try:
-            return replace(fetched, body=json.loads(raw))
-        except ValueError as exc:
-            reason = f"{label}: response is not valid JSON (malformed or cut short)"
-            raise _Transient(MalformedResponse, reason) from exc
+        return response, raw
 
-    def _check_status(self, response: httpx.Response, label: str, attempt: int) -> None:
+    def check_status(self, response: httpx.Response, label: str, attempt: int) -> None:
+        """Refuse a status other than 2xx: the error it means, retryable or not."""
         status = response.status_code
         if status < 300:
             return
@@ -184,24 +208,31 @@ class Fetcher:
             raise AuthError(f"{said}; check the credentials and their scopes", system=self.system, attempts=attempt)
         if status == 429 or status >= 500:
             error = RateLimited if status == 429 else ConnectorUnavailable
-            retry_after = _retry_after(response)
-            limit = self.config.retries.max_retry_after.total_seconds()
-            if retry_after is not None and retry_after > limit:
-                raise error(
-                    f"{said}; the system asks to wait {retry_after:.0f}s, longer than "
-                    f"retries.max_retry_after ({limit:g}s)",
-                    system=self.system,
-                    attempts=attempt,
-                )
-            raise _Transient(error, said, retry_after)
+            self.raise_transient(error, said, retry_after_seconds(response), attempt)
         if status < 400:
             raise QueryError(
-                f"{said} (a redirect); set base_url to where the API answers", system=self.system, attempts=attempt
+                f"{said} (a redirect); set {self._url_setting} to where the API answers",
+                system=self.system,
+                attempts=attempt,
             )
         raise QueryError(said, system=self.system, attempts=attempt)
 
+    def raise_transient(
+        self, error: type[ConnectorError], said: str, retry_after: float | None, attempt: int
+    ) -> NoReturn:
+        """Raise a retryable ``error``, or at once when the wait asked for is over ``max_retry_after``."""
+        limit = self.retries.max_retry_after.total_seconds()
+        if retry_after is not None and retry_after > limit:
+            raise error(
+                f"{said}; the system asks to wait {retry_after:.0f}s, longer than "
+                f"retries.max_retry_after ({limit:g}s)",
+                system=self.system,
+                attempts=attempt,
+            )
+        raise Transient(error, said, retry_after)
+
     def _read_body(self, response: httpx.Response, label: str, attempt: int) -> bytes:
-        limit = self.config.max_response_bytes
+        limit = self._max_response_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise self._too_large(label, attempt)  # refused unread
@@ -214,31 +245,21 @@ class Fetcher:
                     raise self._too_large(label, attempt)  # leaving the stream drops the connection
                 chunks.append(chunk)
         except httpx.RemoteProtocolError as exc:
-            raise _Transient(MalformedResponse, f"{label}: response body cut short") from exc
+            raise Transient(MalformedResponse, f"{label}: response body cut short") from exc
         return b"".join(chunks)
 
     def _too_large(self, label: str, attempt: int) -> ResponseTooLarge:
-        limit = self.config.max_response_bytes
+        limit = self._max_response_bytes
         return ResponseTooLarge(
             f"{label}: response larger than max_response_bytes ({limit})", system=self.system, attempts=attempt
         )
 
-    def _throttle(self) -> None:
-        if self._bucket is None:
-            return
-        waited = self._bucket.acquire()
-        if waited > 0:
-            with self._lock:
-                self._usage.rate_limit_waits += 1
-                self._usage.waited_seconds += waited
-
     def _wait(self, state: tenacity.RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(error, _Transient) and error.retry_after is not None:
+        if isinstance(error, Transient) and error.retry_after is not None:
             return float(error.retry_after)
-        retries = self.config.retries
-        backoff: float = retries.backoff.total_seconds() * 2 ** (state.attempt_number - 1)
-        return min(retries.max_backoff.total_seconds(), backoff)
+        backoff: float = self.retries.backoff.total_seconds() * 2 ** (state.attempt_number - 1)
+        return min(self.retries.max_backoff.total_seconds(), backoff)
 
     def _backoff_sleep(self, seconds: float) -> None:
         with self._lock:
@@ -256,11 +277,93 @@ class Fetcher:
             self._usage.by_status[outcome] = self._usage.by_status.get(outcome, 0) + 1
 
 
+class Fetcher:
+    """The ``http`` connector's GETs for one system, through its token bucket; see the module docstring."""
+
+    def __init__(
+        self, system: str, config: HttpSystemConfig, ctx: ConnectorContext, client: httpx.Client
+    ) -> None:
+        self.system = system
+        self.config = config
+        self._exchange = Exchange(
+            system,
+            ctx,
+            client,
+            retries=config.retries,
+            timeout_seconds=config.timeout.total_seconds(),
+            max_response_bytes=config.max_response_bytes,
+        )
+        self._origin = _origin(httpx.URL(config.base_url))
+        self._bucket: TokenBucket | None = None
+        rate = config.requests_per_second()
+        if rate is not None:
+            # A burst of one second's worth of our share (at least one request): spending
+            # a minute's share at once could collide with the integration's own bursts,
+            # which short windows (Klaviyo: 75/s besides 750/m) punish.
+            self._bucket = TokenBucket(rate, max(1.0, rate), monotonic=ctx.monotonic, sleep=ctx.sleep)
+
+    def usage(self) -> ConnectorUsage:
+        return self._exchange.usage()
+
+    def reset_usage(self) -> None:
+        self._exchange.reset_usage()
+
+    def close(self) -> None:
+        self._exchange.close()
+
+    def get(self, label: str, request: PageRequest, missing_ok: bool = False) -> Fetched | None:
+        """The decoded response to ``request`` (a path with params, or a next page's URL);
+        None for a 404 when ``missing_ok``. ``label`` names the endpoint in errors."""
+        url: httpx.URL | str = request.target
+        params = request.params
+        if request.target.startswith(("http://", "https://")):
+            url, params = httpx.URL(request.target), None
+            if _origin(url) != self._origin:
+                raise MalformedResponse(
+                    f"{label}: the next page is on another host; not sending our credentials there",
+                    system=self.system,
+                )
+        return self._exchange.run(lambda attempt: self._attempt(label, url, params, missing_ok, attempt))
+
+    def _attempt(
+        self,
+        label: str,
+        url: httpx.URL | str,
+        params: Mapping[str, str] | None,
+        missing_ok: bool,
+        attempt: int,
+    ) -> Fetched | None:
+        self._throttle()
+
+        def check(response: httpx.Response) -> bool:
+            if response.status_code == 404 and missing_ok:
+                return False
+            self._exchange.check_status(response, label, attempt)
+            return response.status_code != 204
+
+        response, raw = self._exchange.send(label, "GET", url, attempt=attempt, check=check, params=params)
+        if response.status_code == 404 and missing_ok:
+            return None
+        link = response.links.get("next", {}).get("url")
+        fetched = Fetched(None, url=str(response.url), next_link=str(response.url.join(link)) if link else None)
+        if raw is None:
+            return fetched
+        try:
+            return replace(fetched, body=json.loads(raw))
+        except ValueError as exc:
+            reason = f"{label}: response is not valid JSON (malformed or cut short)"
+            raise Transient(MalformedResponse, reason) from exc
+
+    def _throttle(self) -> None:
+        if self._bucket is not None:
+            self._exchange.add_wait(self._bucket.acquire())
+
+
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: httpx.Response) -> float | None:
     """Seconds to wait from ``Retry-After``: seconds, or an HTTP-date read against the
     response's own ``Date`` (the server's clock, so no skew and no wall clock of ours)."""
     value = response.headers.get("retry-after", "").strip()

@@ -13,6 +13,7 @@ from typing import Any
 
 from probes.base import Connector, ConnectorContext, SystemConfigBase
 from probes.http import HttpConnector, HttpSystemConfig
+from probes.shopify import ShopifyConnector, ShopifySystemConfig
 from probes.sql import SqlConnector, SqlSystemConfig
 
 __all__ = ["ConnectorKind", "KINDS", "open_connector"]
@@ -27,6 +28,7 @@ class ConnectorKind:
 KINDS: dict[str, ConnectorKind] = {
     "sql": ConnectorKind(SqlSystemConfig, SqlConnector.open),
     "http": ConnectorKind(HttpSystemConfig, HttpConnector.open),
+    "shopify": ConnectorKind(ShopifySystemConfig, ShopifyConnector.open),
 }
 
 
