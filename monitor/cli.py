@@ -119,6 +119,41 @@ def example(
     raise typer.Exit(code)
 
 
+@app.command()
+def demo(
+    simulate: Annotated[
+        str | None, typer.Option("--simulate", help="Replay this long (e.g. 7d) on a simulated clock, then score it.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 1,
+    out: Annotated[Path, typer.Option(help="Folder for the store, the ground truth and the scorecard.")] = Path(
+        ".syncwatch/demo"
+    ),
+    port: Annotated[int, typer.Option(help="Port of the simulated systems (0: any free port).")] = 0,
+    speed: Annotated[float, typer.Option(help="Live: simulated seconds per real second.")] = 15.0,
+) -> None:
+    """Run the demo world (simulated Shopify, WMS, ERP, CRM) with the monitor, live and narrated.
+
+    With --simulate 7d, replay a week on a simulated clock in about a minute and write
+    DIR/scorecard.json: recall, time to breach, false breaches, lag accuracy, API share.
+    """
+    if simulate is None:
+        from monitor.demo.live import run_live
+
+        raise typer.Exit(run_live(out, _out(), speed=speed, port=port, seed=seed))
+    from monitor.demo.report import print_scorecard
+    from monitor.demo.run import simulate as replay
+    from monitor.units import parse_duration
+
+    try:
+        duration = parse_duration(simulate)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--simulate") from None
+    console = _err()
+    with console.status("replaying the demo world …") as status:
+        card = replay(out, duration, seed, progress=lambda at: status.update(f"replaying: simulated {at:%a %d %b %H:%M}"))
+    print_scorecard(_out(), card, out)
+
+
 def _probe(config: Config, names: list[str], quiet: bool = False) -> list[ProbeResult]:
     from monitor.runner import Prober
     from monitor.store import Store

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "ensure_utc"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "ScaledClock", "ensure_utc"]
 
 
 class Clock(Protocol):
@@ -55,3 +55,25 @@ def ensure_utc(value: datetime) -> datetime:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+class ScaledClock:
+    """Simulated time running ``speed`` times faster than the wall, from ``start``.
+
+    For the live demo: a few real minutes show an hour of a brand's day. Sleeping
+    is scaled too, so rate limits and back-off keep their simulated meaning.
+    """
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self._start = ensure_utc(start)
+        self._t0 = time.monotonic()
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self.monotonic())
+
+    def monotonic(self) -> float:
+        return (time.monotonic() - self._t0) * self.speed
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds) / self.speed)

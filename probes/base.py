@@ -30,6 +30,7 @@ from monitor.results import ConnectorUsage
 from monitor.units import Duration, Share
 
 __all__ = [
+    "KeyListCache",
     "EntityQuery",
     "Record",
     "Connector",
@@ -59,6 +60,10 @@ class SystemConfigBase(StrictModel):
     clock_skew: Duration = timedelta(seconds=2)
     timeout: Duration = timedelta(seconds=10)
     batch_size: int = Field(default=100, ge=1, le=1000)
+    # How long a full key listing is reused for uniform samples. Listing every key on
+    # every run would spend most of the API share; keys created in between are still
+    # found by the "recent" stream.
+    list_cache: Duration = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,3 +131,22 @@ class ConnectorContext:
     monotonic: Callable[[], float]
     base_dir: Path = Path(".")
     http_transport: Callable[[], httpx.BaseTransport | None] = _no_transport
+
+
+class KeyListCache:
+    """Full key listings per entity, reused for ``ttl`` seconds of the connector's clock."""
+
+    def __init__(self, ttl: timedelta, monotonic: Callable[[], float]) -> None:
+        self._ttl = ttl.total_seconds()
+        self._monotonic = monotonic
+        self._lists: dict[str, tuple[float, list[str]]] = {}
+
+    def get(self, entity: str) -> list[str] | None:
+        cached = self._lists.get(entity)
+        if cached is None or self._monotonic() - cached[0] > self._ttl:
+            return None
+        return cached[1]
+
+    def put(self, entity: str, keys: list[str]) -> list[str]:
+        self._lists[entity] = (self._monotonic(), keys)
+        return keys

@@ -31,7 +31,7 @@ import httpx
 from monitor import __version__
 from monitor.errors import MalformedResponse, QueryError
 from monitor.results import ConnectorUsage
-from probes.base import ConnectorContext, EntityQuery, Record
+from probes.base import ConnectorContext, EntityQuery, KeyListCache, Record
 from probes.http_config import HttpEntityConfig, HttpSystemConfig, build_auth
 from probes.http_fetch import Fetcher
 from probes.http_paging import AnyPagination, Fetched, PageRequest, iter_pages
@@ -62,6 +62,7 @@ class HttpConnector:
         self._fetcher = Fetcher(system, config, ctx, client)
         self._zone = ZoneInfo(config.timezone)
         self._lock = threading.Lock()
+        self._listings = KeyListCache(config.list_cache, ctx.monotonic)
 
     @classmethod
     def open(cls, system: str, config: HttpSystemConfig, ctx: ConnectorContext) -> HttpConnector:
@@ -120,12 +121,14 @@ class HttpConnector:
         listing = entity.list
         if listing is None or size <= 0:
             return []
-        reader = _Reader(entity, query, self._zone)
-        label = f"{query.entity} list: GET {listing.path}"
-        keys: dict[str, None] = {}
-        for page in self._pages(label, listing.pagination, listing.request(), entity):
-            keys.update((key, None) for _, key in self._keyed(page, reader, label))
-        population = list(keys)
+        population = self._listings.get(query.entity)
+        if population is None:
+            reader = _Reader(entity, query, self._zone)
+            label = f"{query.entity} list: GET {listing.path}"
+            keys: dict[str, None] = {}
+            for page in self._pages(label, listing.pagination, listing.request(), entity):
+                keys.update((key, None) for _, key in self._keyed(page, reader, label))
+            population = self._listings.put(query.entity, list(keys))
         return rng.sample(population, min(size, len(population)))
 
     def usage(self) -> ConnectorUsage:

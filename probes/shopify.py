@@ -32,7 +32,7 @@ import httpx
 from monitor import __version__
 from monitor.errors import AuthError, ConnectorUnavailable, MalformedResponse, QueryError, RateLimited
 from monitor.results import ConnectorUsage
-from probes.base import ConnectorContext, EntityQuery, Record
+from probes.base import ConnectorContext, EntityQuery, KeyListCache, Record
 from probes.http_fetch import Exchange, Transient, retry_after_seconds
 from probes.shopify_budget import CostBudget, CostReport
 from probes.shopify_config import ShopifyEntityConfig, ShopifySystemConfig
@@ -82,6 +82,7 @@ class ShopifyConnector:
             url_setting="shop_url",
         )
         self.budget = CostBudget(config.api_share, config.restore_rate, monotonic=ctx.monotonic, sleep=ctx.sleep)
+        self._listings = KeyListCache(config.list_cache, ctx.monotonic)
         self._endpoint = httpx.URL(config.endpoint())
 
     @classmethod
@@ -158,11 +159,13 @@ class ShopifyConnector:
         def build(after: str | None) -> GraphQLRequest:
             return keys_request(entity.type, None, page, after)
 
-        label = f"{query.entity} list ({build(None).operation})"
-        keys: dict[str, None] = {}
-        for nodes in self._pages(label, _ROOT[entity.type], build):
-            keys.update((key, None) for key in _keys(entity.type, nodes))
-        population = list(keys)
+        population = self._listings.get(query.entity)
+        if population is None:
+            label = f"{query.entity} list ({build(None).operation})"
+            keys: dict[str, None] = {}
+            for nodes in self._pages(label, _ROOT[entity.type], build):
+                keys.update((key, None) for key in _keys(entity.type, nodes))
+            population = self._listings.put(query.entity, list(keys))
         return rng.sample(population, min(size, len(population)))
 
     def usage(self) -> ConnectorUsage:

@@ -7,6 +7,13 @@ Shopify's 2026-04 schema (``shopify_objects`` says how the world's records becom
 Shopify's objects, ``shopify_search`` which ``query:`` syntax is understood), and
 run with graphql-core. Parsed and validated documents are cached by their text.
 
+Execution is ``shopify_fast``'s projector: the operation's selections walked over
+the same resolvers and objects, giving graphql-core's ``data`` without its per-field
+machinery (and the actual cost on the way). What it does not handle, or a request
+where anything goes wrong (a bad cursor, a null where none is allowed), is run with
+graphql-core's ``execute_sync`` instead, so the answer is always graphql-core's;
+``ShopifySimulator(fast=False)`` always does.
+
 Cost and throttling follow Shopify (``shopify_cost`` has the rules): every
 executed response carries ``extensions.cost``. An operation whose requested cost
 is over 1,000 is refused with ``MAX_COST_EXCEEDED``; otherwise it needs that many
@@ -61,6 +68,7 @@ from monitor.clock import Clock
 from monitor.demo.sim.ratelimits import TrafficCounters
 from monitor.demo.sim.router import strip_prefix
 from monitor.demo.sim.shopify_cost import analyse
+from monitor.demo.sim.shopify_fast import Plan, Unfit, compile_plan, project
 from monitor.demo.sim.shopify_resolvers import Resolvers
 from monitor.demo.state import WorldState
 from monitor.loopback import LoopbackRequest, LoopbackResponse
@@ -102,6 +110,7 @@ class _Prepared:
     document: DocumentNode | None
     errors: list[dict[str, Any]]
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
+    plans: dict[int, Plan | None] = field(default_factory=dict)  # by id(operation); None: graphql-core's
 
 
 class _Bucket:
@@ -141,6 +150,7 @@ class ShopifySimulator:
         restore_rate: float = 100.0,
         api_version: str = "2026-04",
         prefix: str = "",
+        fast: bool = True,
     ) -> None:
         self.state = state
         self.prefix = prefix
@@ -153,6 +163,9 @@ class ShopifySimulator:
         self._lock = threading.RLock()  # answers are built while holding it
         self._documents: dict[str, _Prepared] = {}
         self._path = f"/admin/api/{api_version}/graphql.json"
+        self._fast = fast
+        # Operations executed, by executor: "projected" (shopify_fast) or "graphql-core".
+        self.executions: dict[str, int] = {"projected": 0, "graphql-core": 0}
 
     @property
     def available(self) -> float:
@@ -204,7 +217,7 @@ class ShopifySimulator:
         if operation is None:
             wanted = f'No operation named "{operation_name}"' if operation_name else "An operation name is required"
             return {"errors": [{"message": wanted}]}
-        problems = _variable_problems(operation, variables)
+        problems, coerced = _variable_problems(operation, variables)
         if problems:
             return {"errors": problems}
         schema = shopify_schema()
@@ -240,33 +253,57 @@ class ShopifySimulator:
             if requested > level:
                 return self._throttled(requested, level)
             self._bucket.available -= requested
-        resolvers = Resolvers(self.state.shopify, self._clock.now())
+        now = self._clock.now()
+        plan = self._plan(prepared, operation) if self._fast else None
+        resolvers = Resolvers(self.state.shopify, now)
         with self.state.lock:  # the world changes records in place: read them whole
-            result = execute_sync(
-                schema,
-                prepared.document,
-                root_value=resolvers.root(),
-                variable_values=variables,
-                operation_name=operation_name,
-            )
-        actual = min(requested, analysis.actual(result.data))
+            projected = project(plan, resolvers.root(), coerced, analysis) if plan is not None else None
+            if projected is None:
+                resolvers = Resolvers(self.state.shopify, now)  # none of the projector's search warnings
+                result = execute_sync(
+                    schema,
+                    prepared.document,
+                    root_value=resolvers.root(),
+                    variable_values=variables,
+                    operation_name=operation_name,
+                )
+        data: dict[str, Any] | None
+        errors: list[GraphQLError] | None
+        if projected is not None:
+            data, errors, spent = projected[0], None, projected[1]
+        else:
+            data, errors, spent = result.data, result.errors, analysis.actual(result.data)
+        actual = min(requested, spent)
         with self._lock:
             self._bucket.refill()
             self._bucket.available = min(float(self._bucket.maximum), self._bucket.available + requested - actual)
             self.usage.queries += 1
             self.usage.points_requested += requested
             self.usage.points_charged += actual
+            self.executions["projected" if projected is not None else "graphql-core"] += 1
             cost = self._cost(requested, actual, self._bucket.available)
         body: dict[str, Any] = {}
-        if result.errors:
-            body["errors"] = [error.formatted for error in result.errors]
-        body["data"] = result.data
+        if errors:
+            body["errors"] = [error.formatted for error in errors]
+        body["data"] = data
         extensions: dict[str, Any] = {}
         if resolvers.search:
             extensions["search"] = resolvers.search
         extensions["cost"] = cost
         body["extensions"] = extensions
         return body
+
+    def _plan(self, prepared: _Prepared, operation: OperationDefinitionNode) -> Plan | None:
+        """The projector's plan for ``operation`` (compiled once per document), or None: graphql-core's."""
+        key = id(operation)
+        if key in prepared.plans:
+            return prepared.plans[key]
+        try:
+            plan: Plan | None = compile_plan(shopify_schema(), operation, prepared.fragments)
+        except Unfit:
+            plan = None
+        prepared.plans[key] = plan
+        return plan
 
     def _prepare(self, query: str) -> _Prepared:
         prepared = self._documents.get(query)
@@ -330,8 +367,11 @@ def _number(value: float) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
-def _variable_problems(operation: OperationDefinitionNode, variables: dict[str, Any]) -> list[dict[str, Any]]:
-    """Variables that do not fit their declared types, in Shopify's ``INVALID_VARIABLE`` shape."""
+def _variable_problems(
+    operation: OperationDefinitionNode, variables: dict[str, Any]
+) -> tuple[list[dict[str, Any]], Any]:
+    """Variables that do not fit their declared types, in Shopify's ``INVALID_VARIABLE`` shape, and
+    the coerced values (as ``get_variable_values`` gives them) when there are none."""
     schema = shopify_schema()
     definitions = operation.variable_definitions or ()
     errors = get_variable_values(schema, definitions, variables, max_errors=50)
@@ -366,4 +406,4 @@ def _variable_problems(operation: OperationDefinitionNode, variables: dict[str, 
                 },
             }
         )
-    return shaped
+    return shaped, None if isinstance(errors, list) else errors

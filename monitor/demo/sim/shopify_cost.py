@@ -45,7 +45,7 @@ from graphql import (
 )
 from graphql.utilities import value_from_ast_untyped
 
-__all__ = ["CONNECTION_COST", "MAX_PAGE_SIZE", "CostAnalysis", "analyse"]
+__all__ = ["CONNECTION_COST", "MAX_PAGE_SIZE", "CostAnalysis", "analyse", "is_connection"]
 
 CONNECTION_COST = 2
 MAX_PAGE_SIZE = 250
@@ -65,6 +65,10 @@ class CostAnalysis:
             return 0
         return self._walker.actual(self._walker.root, [self._walker.operation.selection_set], data)
 
+    def argument(self, node: FieldNode, name: str) -> Any:
+        """Argument ``name`` of ``node`` as these rules read it: from the variables as sent (None if absent)."""
+        return self._walker.argument(node, name) if self._walker is not None else None
+
 
 def analyse(
     schema_root: GraphQLObjectType,
@@ -83,7 +87,8 @@ def analyse(
     return CostAnalysis(requested, walker.problems, walker)
 
 
-def _is_connection(type_: GraphQLObjectType) -> bool:
+def is_connection(type_: GraphQLObjectType) -> bool:
+    """Whether the rules cost ``type_`` as a connection."""
     return type_.name.endswith("Connection") and "pageInfo" in type_.fields
 
 
@@ -165,7 +170,7 @@ class _Walker:
             if named is None:
                 continue
             here = [*path, key]
-            if _is_connection(named):
+            if is_connection(named):
                 size = self.page_size(nodes[0], here)
                 total += CONNECTION_COST + size * self.requested_items(named, inner, here)
             elif is_list_type(get_nullable_type(type_)) and isinstance(self.argument(nodes[0], "first"), int):
@@ -224,7 +229,7 @@ class _Walker:
             if named is None:
                 continue
             value = data[key]
-            if _is_connection(named):
+            if is_connection(named):
                 total += CONNECTION_COST + (self.actual_items(named, inner, value) if value is not None else 0)
             elif is_list_type(get_nullable_type(type_)):
                 items = [self.actual(named, inner, item) for item in value or () if item is not None]

@@ -88,8 +88,11 @@ def shopify_money(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.01")), "f")
 
 
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps(…, separators=…) without a new encoder each time
+
+
 def encode_cursor(last_value: Any, last_id: int) -> str:
-    payload = json.dumps({"last_id": last_id, "last_value": last_value}, separators=(",", ":"))
+    payload = _CURSOR_JSON.encode({"last_id": last_id, "last_value": last_value})
     return base64.b64encode(payload.encode()).decode()
 
 

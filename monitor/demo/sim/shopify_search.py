@@ -233,10 +233,40 @@ class Matcher(Generic[R]):
         if isinstance(expression, Not):
             inner = self._compile(expression.inner)
             return lambda record: not inner(record)
+        if isinstance(expression, AnyOf):
+            one_of = self._one_of(expression)
+            if one_of is not None:
+                return one_of
         parts = [self._compile(part) for part in expression.parts]
         if isinstance(expression, All):
             return lambda record: all(part(record) for part in parts)
         return lambda record: any(part(record) for part in parts)
+
+    def _one_of(self, expression: AnyOf) -> Predicate[R] | None:
+        """``f:a OR f:b OR …``, exact values of one text field, as a set look-up: the same answers as
+        trying each term (a value matches one of them), in one pass however many there are."""
+        terms = [part for part in expression.parts if isinstance(part, Term)]
+        if len(terms) != len(expression.parts) or len({term.field for term in terms}) != 1:
+            return None
+        if any(term.comparator != ":" or term.prefix for term in terms):
+            return None
+        field = self._fields.get(terms[0].field or "")
+        if field is None or field.kind not in ("text", "name"):
+            return None
+        name = field.kind == "name"
+        wanted = {term.value.casefold().removeprefix("#") if name else term.value.casefold() for term in terms}
+        get = field.get
+
+        def matches(record: R) -> bool:
+            for value in get(record):
+                if value is None:
+                    continue
+                text = str(value).casefold()
+                if (text.removeprefix("#") if name else text) in wanted:
+                    return True
+            return False
+
+        return matches
 
     def _term(self, term: Term) -> Predicate[R]:
         if term.field is None:

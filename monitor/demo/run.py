@@ -1,0 +1,201 @@
+"""Run the demo world with the monitor: live (`syncwatch demo`) or replayed (`--simulate 7d`).
+
+Both modes share one loop: advance the world to the next due probe, note the
+truth, probe, narrate. Live mode runs on a ``ScaledClock`` (simulated time
+faster than the wall) and waits between probes; replay runs on a
+``FixedClock`` and never waits, then writes the store, the ground truth and
+the scorecard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from monitor.clock import Clock, FixedClock, ScaledClock
+from monitor.config import Config, load_config
+from monitor.demo.catalogue import load_catalogue
+from monitor.demo.faults import FaultSpec, live_timeline, week_timeline
+from monitor.demo.scorecard import Scorecard, TruthPoint, build_scorecard
+from monitor.demo.sim.klaviyo import KlaviyoSimulator
+from monitor.demo.sim.mintsoft import MintsoftSimulator
+from monitor.demo.sim.router import Router
+from monitor.demo.sim.shopify import ShopifySimulator
+from monitor.demo.world import FLOWS, DemoWorld
+from monitor.loopback import Handler, LoopbackRequest, LoopbackResponse, LoopbackServer
+from monitor.results import ProbeResult
+from monitor.runner import Prober
+from monitor.store import Store
+from probes.base import ConnectorContext
+
+__all__ = ["DemoSession", "open_demo", "simulate", "demo_config_dir", "WEEK_START", "SECRETS"]
+
+# A Monday, 00:00 London (GMT in November): the replayed week starts here.
+WEEK_START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
+# Credentials of the simulated systems: the demo config reads them as ${...} like real ones.
+SECRETS = {
+    "DEMO_SHOPIFY_TOKEN": "shpat_demo0000000000000000000000",
+    "DEMO_WMS_KEY": "demo-mintsoft-key",
+    "DEMO_CRM_KEY": "pk_demo_klaviyo_key",
+}
+# The demo brand is on Shopify Plus: 1,000 points/s restored (apis.md); the bucket size per
+# plan is not published, 10,000 is our assumption. syncwatch may use 10% of it.
+SHOPIFY_RESTORE_RATE = 1000.0
+SHOPIFY_BUCKET = 10_000
+# Mintsoft publishes no rate limit (apis.md); the demo WMS allows 600 a minute, syncwatch takes 10%.
+WMS_REQUESTS_PER_MINUTE = 600
+
+
+def demo_config_dir() -> Path:
+    return Path(str(resources.files("monitor") / "demo" / "config"))
+
+
+@dataclass
+class DemoSession:
+    world: DemoWorld
+    server: LoopbackServer
+    config: Config
+    store: Store
+    prober: Prober
+    clock: Clock
+    sims: dict[str, Any]
+    results: list[ProbeResult] = field(default_factory=list)
+    truth_points: dict[tuple[str, str], list[TruthPoint]] = field(default_factory=dict)
+
+    def rate_limits_per_minute(self) -> dict[str, float]:
+        limits = {"shopify": SHOPIFY_RESTORE_RATE * 60}
+        for name, system in self.config.systems.items():
+            rate = getattr(system, "rate_limit", None)
+            if rate is not None:
+                limits[name] = rate.requests * 60 / rate.per.total_seconds()
+        return limits
+
+    def protocol(self) -> dict[str, int]:
+        """What the simulators answered: requests, 429s and THROTTLED sent, 5xx sent."""
+        facts: dict[str, int] = {}
+        for name, sim in self.sims.items():
+            counters = sim.counters
+            facts[f"{name}_requests"] = counters.total
+            facts[f"{name}_429_sent"] = sum(counters.throttled.values())
+            facts[f"{name}_5xx_sent"] = sum(n for status, n in counters.statuses.items() if status >= 500)
+            usage = getattr(sim, "usage", None)
+            if usage is not None:
+                facts[f"{name}_throttled_sent"] = usage.throttled
+        return facts
+
+
+def _mount(prefix: str, handler: Handler) -> Handler:
+    """Serve ``handler`` under ``prefix`` when it does not strip prefixes itself."""
+    if getattr(handler, "prefix", None) == prefix:
+        return handler
+
+    def strip(request: LoopbackRequest) -> LoopbackResponse:
+        return handler(dataclasses.replace(request, path=request.path[len(prefix):] or "/"))
+
+    strip.prefix = prefix  # type: ignore[attr-defined]
+    return strip
+
+
+@contextmanager
+def open_demo(
+    out_dir: Path, start: datetime, clock: Clock, timeline: list[FaultSpec], seed: int, port: int = 0
+) -> Iterator[DemoSession]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A new world each time, so a new store: yesterday's divergences are not today's.
+    for leftover in ("syncwatch.db", "syncwatch.db-wal", "syncwatch.db-shm"):
+        (out_dir / leftover).unlink(missing_ok=True)
+    shutil.rmtree(out_dir / "systems", ignore_errors=True)
+    world = DemoWorld(out_dir / "systems", start, load_catalogue(), timeline, seed=seed)
+    sims: dict[str, Any] = {
+        "shopify": ShopifySimulator(world.state, clock, access_token=SECRETS["DEMO_SHOPIFY_TOKEN"],
+                                    restore_rate=SHOPIFY_RESTORE_RATE, maximum_available=SHOPIFY_BUCKET),
+        "wms": MintsoftSimulator(world.state, clock, api_key=SECRETS["DEMO_WMS_KEY"], prefix="/wms",
+                                 requests_per_minute=WMS_REQUESTS_PER_MINUTE),
+        "crm": KlaviyoSimulator(world.state, clock, api_key=SECRETS["DEMO_CRM_KEY"], prefix="/crm"),
+    }
+    router = Router({f"/{name}": _mount(f"/{name}", sim) for name, sim in sims.items()})
+    with LoopbackServer(router, port=port) as server:
+        env = {**SECRETS, "DEMO_URL": server.url, "DEMO_ERP_URL": f"sqlite:///{world.erp_path.resolve()}"}
+        config = load_config(demo_config_dir() / "syncwatch.yaml", environ=env)
+        store = Store.open(f"sqlite:///{(out_dir / 'syncwatch.db').resolve()}")
+        ctx = ConnectorContext(sleep=clock.sleep, monotonic=clock.monotonic, base_dir=out_dir)  # type: ignore[attr-defined]
+        prober = Prober(config, store, clock, ctx, random.Random(seed))
+        session = DemoSession(world, server, config, store, prober, clock, sims)
+        try:
+            yield session
+        finally:
+            prober.close()
+            store.close()
+            world.close()
+
+
+def run_schedule(
+    session: DemoSession,
+    until: datetime,
+    wait_until: Callable[[datetime], None] | None = None,
+    on_result: Callable[[ProbeResult, list[TruthPoint]], None] | None = None,
+) -> None:
+    """Probe every contract at its ``every`` until ``until``, staggered so they do not all start at once."""
+    contracts = list(session.config.contracts.values())
+    start = session.clock.now()
+    due = {c.contract: start + timedelta(seconds=20 * i) for i, c in enumerate(contracts)}
+    flows = {(contract, target): flow for flow, (contract, target, _) in FLOWS.items()}
+    while True:
+        name = min(due, key=lambda n: due[n])
+        at = due[name]
+        if at >= until:
+            return
+        if wait_until is not None:
+            wait_until(at)
+        elif isinstance(session.clock, FixedClock) and session.clock.now() < at:
+            session.clock.set(at)
+        now = session.clock.now()
+        session.world.advance_to(now)
+        contract = session.config.contracts[name]
+        points = []
+        for target in contract.targets:
+            flow = flows.get((name, target.system))
+            if flow is not None:
+                oob, population = session.world.out_of_budget(flow, contract.budget.latency.total_seconds())
+                point = TruthPoint(now, oob, population)
+                session.truth_points.setdefault((name, target.system), []).append(point)
+                points.append(point)
+        result = session.prober.probe(name)
+        session.results.append(result)
+        if on_result is not None:
+            on_result(result, points)
+        # Missed slots are coalesced into one run, as the scheduler does: no pile-up after a slow probe.
+        due[name] = max(at + contract.sampling.every, session.clock.now())
+
+
+def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[FaultSpec] | None = None,
+             progress: Callable[[datetime], None] | None = None) -> Scorecard:
+    """Replay ``duration`` of the demo world on a simulated clock; write store, truth and scorecard."""
+    clock = FixedClock(WEEK_START)
+    with open_demo(out_dir, WEEK_START, clock, week_timeline() if timeline is None else timeline, seed) as session:
+        def report(result: ProbeResult, _: list[TruthPoint]) -> None:
+            if progress is not None:
+                progress(result.started_at)
+
+        run_schedule(session, WEEK_START + duration, on_result=report)
+        card = build_scorecard(session.config, session.world.truth, session.truth_points, session.results,
+                               session.rate_limits_per_minute(), session.protocol())
+        session.world.truth.write(out_dir / "truth.json")
+    card.details["seed"] = seed
+    card.details["simulated"] = {"start": WEEK_START.isoformat(), "end": (WEEK_START + duration).isoformat()}
+    (out_dir / "scorecard.json").write_text(json.dumps(card.to_json(), indent=2))
+    return card
+
+
+def live_clock(speed: float) -> ScaledClock:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return ScaledClock(now, speed)

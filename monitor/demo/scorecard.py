@@ -1,0 +1,250 @@
+"""Score the monitor against the demo world's ground truth: recall, time to breach, false breaches,
+lag accuracy and API share. The one place these figures are computed."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.config import Config
+from monitor.demo.truth import FaultRecord, GroundTruth
+from monitor.results import ProbeResult
+
+__all__ = ["TruthPoint", "Scorecard", "build_scorecard", "DATA_FAULTS"]
+
+# Faults that make data wrong (what a budget is about), as opposed to faults that stop us seeing.
+DATA_FAULTS = frozenset({"delay", "drop", "rogue_writer", "mapping_bug", "duplicates", "schema_change"})
+_MIN_TRUE_CHANGES = 20
+_MIN_SAMPLES = 10
+
+
+@dataclass(frozen=True)
+class TruthPoint:
+    """The true state of one contract × target at one probe time."""
+
+    at: datetime
+    out_of_budget: int
+    population: int
+
+
+@dataclass
+class Scorecard:
+    faults: int
+    detected: int
+    recall: float | None
+    median_time_to_breach_s: float | None
+    false_breaches: int
+    lag_p95_error: float | None
+    api_share_max: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "faults": self.faults,
+            "detected": self.detected,
+            "recall": self.recall,
+            "median_time_to_breach_s": self.median_time_to_breach_s,
+            "false_breaches": self.false_breaches,
+            "lag_p95_error": self.lag_p95_error,
+            "api_share_max": self.api_share_max,
+            **self.details,
+        }
+
+
+@dataclass(frozen=True)
+class _Breach:
+    contract: str
+    target: str
+    kind: str
+    at: datetime
+
+
+def _breaches(results: list[ProbeResult]) -> list[_Breach]:
+    """Breaches as raised: a kind entering a target's ``breaching`` set."""
+    active: dict[tuple[str, str], set[str]] = defaultdict(set)
+    raised = []
+    for result in sorted(results, key=lambda r: r.started_at):
+        for target in result.targets:
+            now = {k.value for k in target.verdict.breaching}
+            for kind in sorted(now - active[(result.contract, target.target)]):
+                raised.append(_Breach(result.contract, target.target, kind, result.started_at))
+            active[(result.contract, target.target)] = now
+    return raised
+
+
+def build_scorecard(
+    config: Config,
+    truth: GroundTruth,
+    truth_points: dict[tuple[str, str], list[TruthPoint]],
+    results: list[ProbeResult],
+    rate_limits_per_minute: dict[str, float],
+    protocol: dict[str, int],
+) -> Scorecard:
+    breaches = _breaches(results)
+    claimed: set[int] = set()
+    fault_rows: list[dict[str, Any]] = []
+    ttb: list[float] = []
+    for fault in truth.faults:
+        contract = config.contracts[fault.contract]
+        latency = contract.budget.latency
+        every = contract.sampling.every
+        grace = latency + every * (contract.budget.hold + 1)
+        broke_at = _broke_at(fault, truth_points.get((fault.contract, fault.target), []), contract.budget.drift, grace)
+        match = None
+        if broke_at is not None:
+            for i, b in enumerate(breaches):
+                if (b.contract, b.target, b.kind) == (fault.contract, fault.target, fault.breach_kind) and \
+                        fault.start <= b.at <= fault.end + grace:
+                    match = i
+                    break
+        if match is not None:
+            claimed.add(match)
+        row: dict[str, Any] = {
+            "name": fault.name,
+            "kind": fault.kind,
+            "contract": fault.contract,
+            "expected_breach": fault.breach_kind,
+            "start": fault.start.isoformat(),
+            "end": fault.end.isoformat(),
+            "broke_budget_at": broke_at.isoformat() if broke_at else None,
+            "breach_at": breaches[match].at.isoformat() if match is not None else None,
+            "time_to_breach_s": None,
+            "data_fault": fault.kind in DATA_FAULTS,
+        }
+        if match is not None and broke_at is not None:
+            seconds = max(0.0, (breaches[match].at - broke_at).total_seconds())
+            row["time_to_breach_s"] = seconds
+            if fault.kind in DATA_FAULTS:
+                ttb.append(seconds)
+        fault_rows.append(row)
+    # A breach is false when no fault explains it: none active on that contract and target
+    # (a probe_failing breach during any outage or rate storm of its systems is explained too).
+    false = []
+    for i, b in enumerate(breaches):
+        if i in claimed or _explained(b, truth.faults, config):
+            continue
+        false.append({"contract": b.contract, "target": b.target, "kind": b.kind, "at": b.at.isoformat()})
+    counted = [r for r in fault_rows if r["data_fault"] and r["broke_budget_at"]]
+    detected = sum(1 for r in counted if r["breach_at"])
+    lag_rows = _lag_accuracy(config, truth, results)
+    worst = max((r["relative_error"] for r in lag_rows if r["relative_error"] is not None), default=None)
+    shares = _api_share(results, rate_limits_per_minute)
+    return Scorecard(
+        faults=len(counted),
+        detected=detected,
+        recall=detected / len(counted) if counted else None,
+        median_time_to_breach_s=_median(ttb),
+        false_breaches=len(false),
+        lag_p95_error=worst,
+        api_share_max=max(shares.values(), default=0.0),
+        details={
+            "fault_detail": fault_rows,
+            "false_breach_detail": false,
+            "lag_p95_by_contract_day": lag_rows,
+            "api_share_by_system": shares,
+            "probe_runs": len(results),
+            "probe_errors": sum(1 for r in results if r.outcome.value == "error"),
+            "protocol": protocol,
+        },
+    )
+
+
+def _broke_at(fault: FaultRecord, points: list[TruthPoint], drift: float, grace: timedelta) -> datetime | None:
+    """When the fault first put the contract out of budget, by the truth."""
+    if fault.breach_kind != "out_of_budget":
+        return fault.start  # a conflict, a schema change or blindness is a breach condition at once
+    for p in points:
+        if fault.start <= p.at <= fault.end + grace and p.population and p.out_of_budget / p.population > drift:
+            return p.at
+    return None
+
+
+def _explained(b: Any, faults: list[FaultRecord], config: Config) -> bool:
+    contract = config.contracts[b.contract]
+    grace = contract.budget.latency + contract.sampling.every * (contract.budget.hold + 1)
+    systems = {contract.source.system, *(t.system for t in contract.targets)}
+    for f in faults:
+        window = f.start <= b.at <= f.end + grace
+        if window and (f.contract, f.target) == (b.contract, b.target):
+            return True
+        if window and b.kind == "probe_failing" and f.kind in ("outage", "rate_storm") and _system_of(f, config) in systems:
+            return True
+    return False
+
+
+def _system_of(fault: FaultRecord, config: Config) -> str:
+    return {"outage": "wms", "rate_storm": "crm"}.get(fault.kind, "")
+
+
+def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]) -> list[dict[str, Any]]:
+    """Estimated vs true p95 lag per contract and day (UTC days)."""
+    true_lags: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for flow in truth.flows.values():
+        for change in flow.changes:
+            if change.lag_seconds is not None:
+                true_lags[(flow.contract, change.changed_at.date().isoformat())].append(change.lag_seconds)
+    measured: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for result in results:
+        day = result.started_at.date().isoformat()
+        for target in result.targets:
+            measured[(result.contract, day)] += [o.lag_seconds for o in target.observations if o.lag_seconds is not None]
+        measured[(result.contract, day)] += [r.lag_seconds for r in result.changes.resolved]
+    rows = []
+    for (contract, day), lags in sorted(true_lags.items()):
+        samples = measured.get((contract, day), [])
+        if len(lags) < _MIN_TRUE_CHANGES or len(samples) < _MIN_SAMPLES or contract not in config.contracts:
+            continue
+        true_p95, est_p95 = _p95(lags), _p95(samples)
+        every = config.contracts[contract].sampling.every.total_seconds()
+        error = abs(est_p95 - true_p95) / true_p95 if true_p95 > 0 else None
+        rows.append({
+            "contract": contract, "day": day, "true_p95_s": round(true_p95, 1), "estimated_p95_s": round(est_p95, 1),
+            "true_changes": len(lags), "samples": len(samples),
+            "relative_error": round(error, 4) if error is not None else None,
+            "within_goal": error is not None and (error <= 0.15 or abs(est_p95 - true_p95) <= every),
+        })
+    return rows
+
+
+def _api_share(results: list[ProbeResult], limits: dict[str, float]) -> dict[str, float]:
+    """The largest share of each system's limit used over any 5-minute window.
+
+    A run's spend is spread evenly over the run's own duration (it may wait on
+    rate limits for minutes), then summed per window and divided by what the
+    system allows in a window.
+    """
+    window = 300.0
+    spent: dict[tuple[str, int], float] = defaultdict(float)
+    for result in results:
+        start = result.started_at.timestamp()
+        length = max(1.0, result.finished_at.timestamp() - start)
+        for usage in result.usage:
+            amount = usage.cost_points if usage.cost_points else float(usage.requests)
+            if not amount:
+                continue
+            first, last = int(start // window), int((start + length) // window)
+            for slot in range(first, last + 1):
+                overlap = min(start + length, (slot + 1) * window) - max(start, slot * window)
+                spent[(usage.system, slot)] += amount * max(0.0, overlap) / length
+    shares: dict[str, float] = {}
+    for (system, _), amount in spent.items():
+        if limits.get(system):
+            share = amount / (limits[system] * window / 60)
+            shares[system] = round(max(shares.get(system, 0.0), share), 4)
+    return shares
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
