@@ -178,20 +178,20 @@ def run_schedule(
 
 
 def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[FaultSpec] | None = None,
-             progress: Callable[[datetime], None] | None = None) -> Scorecard:
+             progress: Callable[[datetime], None] | None = None, start: datetime = WEEK_START) -> Scorecard:
     """Replay ``duration`` of the demo world on a simulated clock; write store, truth and scorecard."""
-    clock = FixedClock(WEEK_START)
-    with open_demo(out_dir, WEEK_START, clock, week_timeline() if timeline is None else timeline, seed) as session:
+    clock = FixedClock(start)
+    with open_demo(out_dir, start, clock, week_timeline() if timeline is None else timeline, seed) as session:
         def report(result: ProbeResult, _: list[TruthPoint]) -> None:
             if progress is not None:
                 progress(result.started_at)
 
-        run_schedule(session, WEEK_START + duration, on_result=report)
+        run_schedule(session, start + duration, on_result=report)
         card = build_scorecard(session.config, session.world.truth, session.truth_points, session.results,
                                session.rate_limits_per_minute(), session.protocol())
         session.world.truth.write(out_dir / "truth.json")
     card.details["seed"] = seed
-    card.details["simulated"] = {"start": WEEK_START.isoformat(), "end": (WEEK_START + duration).isoformat()}
+    card.details["simulated"] = {"start": start.isoformat(), "end": (start + duration).isoformat()}
     (out_dir / "scorecard.json").write_text(json.dumps(card.to_json(), indent=2))
     return card
 
