@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Bootstrap and run syncwatch from a fresh clone with nothing but Python 3.11+.
 
-    python3 dev.py example     # the bundled example systems, checked and probed
+    python3 dev.py demo        # the simulated world, watched live (about two minutes)
     python3 dev.py test        # the test suite (pytest), exactly as CI runs it
+    python3 dev.py example     # the small bundled example systems, checked and probed
     python3 dev.py <args>      # any other syncwatch command, e.g. `check`, `probe NAME`
 
 On first use (and whenever pyproject.toml changes) it creates ``.venv`` and
