@@ -160,7 +160,12 @@ def classify(
                            target_updated_at=ut, lag_seconds=lag)
     kind = Kind.STALE
     if us is not None and ut is not None and (ut - us).total_seconds() > spec.clock_skew:
-        if not comparer.local_writes_allowed(diffs):
+        # Written after the source's change, to another value. While that change is younger
+        # than the latency budget, the write may be the sync landing an earlier change late
+        # (out of order, or overtaken): in flight, judged as stale. Past the budget, the
+        # sync has had its chance: someone else owns that value now. A conflict.
+        settled = (now - us).total_seconds() > latency
+        if settled and not comparer.local_writes_allowed(diffs):
             kind = Kind.CONFLICT
     tracked = us if kind is Kind.CONFLICT else tracked_source_time(us, ut, open_div)
     age, lower = _age(now, tracked, open_div)

@@ -9,6 +9,7 @@ from datetime import datetime
 from monitor.config.models import Contract
 from monitor.errors import ConnectorError
 from monitor.results import (
+    LAG_KINDS,
     BreachKind,
     Health,
     Kind,
@@ -52,7 +53,12 @@ def build_health(
     # Lag: in-sync samples and resolved divergences are measured; open stale or
     # missing records are censored at their age (the lag will be at least that).
     exact = [o.lag_seconds for o in observations if o.lag_seconds is not None]
-    exact += [r.lag_seconds for r in resolutions]
+    # Only a stale or missing record that caught up measured a sync's lag; a duplicate
+    # removed or a conflict overwritten did not.
+    # A record caught up and carrying both timestamps already gave an exact sample (ut - us);
+    # its resolution's coarser upper bound would count it twice.
+    measured = {o.key for o in observations if o.lag_seconds is not None}
+    exact += [r.lag_seconds for r in resolutions if r.kind in LAG_KINDS and r.key not in measured]
     censored = [
         o.age_seconds
         for o in observations

@@ -29,6 +29,7 @@ __all__ = [
     "PriorState",
     "ConnectorUsage",
     "DIVERGENT_KINDS",
+    "LAG_KINDS",
 ]
 
 
@@ -45,6 +46,8 @@ class Kind(StrEnum):
 
 # Kinds that count as drift. ``unreadable`` is a schema change: routed as such, never drift.
 DIVERGENT_KINDS = frozenset({Kind.STALE, Kind.CONFLICT, Kind.MISSING, Kind.DUPLICATE})
+# Kinds whose resolution measures a sync's lag (the target caught up with the source).
+LAG_KINDS = frozenset({Kind.STALE, Kind.MISSING})
 
 
 class Outcome(StrEnum):

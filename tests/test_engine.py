@@ -110,8 +110,10 @@ def test_divergence_resolution_records_lag_and_its_resolution() -> None:
     r2 = _run(engine, wms, shop, 120, PriorState(open={("shop", "a"): opened}))
     [res] = r2.changes.resolved
     assert res.lag_seconds == 120 and res.resolution_seconds == 60  # true lag 100 s is in [60, 120]
-    assert r2.targets[0].health.lag_samples == 2  # the resolution, and the in-sync sample ut - us
+    # The record also carries both timestamps: the exact sample (ut - us = 100 s) is used, and
+    # the resolution's coarser bound is not counted a second time.
     assert r2.targets[0].observations[0].lag_seconds == 100
+    assert r2.targets[0].health.lag_samples == 1 and r2.targets[0].health.lag_p95 == 100
 
 
 def test_open_divergences_are_followed_up_outside_the_health_ratios() -> None:
@@ -208,3 +210,23 @@ def test_sampling_mix_watch_recent_uniform() -> None:
     recent = [o for o in result.targets[0].observations if o.stream is Stream.RECENT]
     assert all(int(o.key[1:]) <= 30 for o in recent)  # changed within the last 5 minutes
     assert len(result.targets[0].observations) == 39  # "nope" is not in the source
+
+
+def test_a_later_write_within_the_budget_is_in_flight_not_a_conflict() -> None:
+    # The sync landed an earlier change after the source moved on again (out-of-order or
+    # overtaken): differing and newer, but the source's change is only 60 s old.
+    wms, shop = _world({"a": (5, -60, 4, -10), "b": (5, -900, 4, -10)})
+    result = _run(ProbeEngine(contract(), systems(), SECRET), wms, shop, 0)
+    obs = {o.key: o for o in result.targets[0].observations}
+    assert obs["a"].kind is Kind.STALE and not obs["a"].out_of_budget
+    assert obs["b"].kind is Kind.CONFLICT and obs["b"].out_of_budget
+
+
+def test_resolving_a_duplicate_is_not_a_lag_sample() -> None:
+    from monitor.results import OpenDivergence
+
+    wms, shop = _world({"a": (5, -90_000, 5, -89_000)})
+    prior = PriorState(open={("shop", "a"): OpenDivergence("shop", "a", "a", Kind.DUPLICATE, at(-600), at(-60), at(-90_000))})
+    result = _run(ProbeEngine(contract(), systems(), SECRET), wms, shop, 0, prior)
+    assert len(result.changes.resolved) == 1
+    assert result.targets[0].health.lag_samples == 0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,9 +20,18 @@ from monitor.clock import FixedClock
 from monitor.demo.sim.router import Router
 from monitor.demo.sim.shopify import ShopifySimulator, shopify_schema
 from monitor.demo.sim.shopify_objects import shopify_decimal, shopify_money
-from monitor.demo.sim.shopify_search import All, AnyOf, Not, Term, exact_values, parse_search
+from monitor.demo.sim.shopify_search import All, AnyOf, Not, Term, _tokens, exact_values, parse_search
 from monitor.demo.state import Fulfillment, ShopCustomer, ShopOrder, Variant, WorldState
-from monitor.loopback import LoopbackServer
+from monitor.loopback import LoopbackRequest, LoopbackServer
+from probes.shopify_queries import (
+    GraphQLRequest,
+    customers_request,
+    keys_request,
+    lookup_request,
+    name_search,
+    sku_search,
+    updated_since_search,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 TOKEN = "shpat_demo"
@@ -386,6 +397,39 @@ def test_search_parsing() -> None:
     assert exact_values(parse_search("sku:A*"), "sku") is None
 
 
+def _tokens_by_hand(text: str) -> list[str]:
+    """The tokenizer as first written, a character at a time: the regular expression must agree with it."""
+    tokens: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+        elif text[i] in "()":
+            tokens.append(text[i])
+            i += 1
+        else:
+            start = i
+            while i < n and not text[i].isspace() and text[i] not in "()":
+                if text[i] in "'\"":
+                    quote = text[i]
+                    i += 1
+                    while i < n and text[i] != quote:
+                        i += 2 if text[i] == "\\" else 1
+                i += 1
+            tokens.append(text[start:i])
+    return tokens
+
+
+def test_search_tokens_split_as_a_character_scan_would() -> None:
+    alphabet = ["a", " ", "(", ")", "'", '"', "\\", "\n", "\x1c", "\u3000", ":"]  # \x1c, \u3000: isspace()
+    texts = ["".join(chars) for n in range(5) for chars in itertools.product(alphabet, repeat=n)]
+    rng = random.Random(5)
+    texts += ["".join(rng.choice(alphabet + ["sku", "OR", "*", "-"]) for _ in range(rng.randint(5, 30)))
+              for _ in range(20_000)]
+    for text in texts:
+        assert _tokens(text) == _tokens_by_hand(text), repr(text)
+
+
 # -- pagination ----------------------------------------------------------------------------------------
 
 
@@ -616,3 +660,204 @@ def test_mounted_under_a_router_prefix() -> None:
                                headers={"X-Shopify-Access-Token": TOKEN})
         assert response.json()["data"]["customers"]["nodes"] == [{"id": "gid://shopify/Customer/7001"}]
         assert response.headers["x-shopify-api-version"] == "2026-04"
+
+
+# -- the fast executor ---------------------------------------------------------------------------------
+# shopify_fast projects the operation over the resolvers' objects instead of running graphql-core's
+# execute_sync; every answer must be byte for byte the one execute_sync gives (fast=False).
+
+
+def populated_world() -> WorldState:
+    """Enough of everything for several pages, with the awkward values: nulls, odd SKUs, no fulfillments,
+    several with and without tracking, a null financial status, equal sort keys."""
+    state = WorldState()
+    shop = state.shopify
+    for n in range(60):
+        sku = {0: 'MUG "BIG" 1', 1: "TEE/S:1", 2: "cap-02", 3: "back\\slash"}.get(n, f"SKU-{n:03d}")
+        shop.variants[sku] = Variant(
+            id=40_000 + (n * 37) % 60, product_id=8_000 + n // 4, inventory_item_id=45_000 + n, sku=sku,
+            title=f"Product {n} (Mug & Tea)", price=Decimal(["12.50", "3", "0.99", "1E+2"][n % 4]),
+            available=(n * 13) % 50, committed=n % 3,
+            updated_at=None if n % 9 == 0 else T0 - timedelta(hours=n % 7, microseconds=n),
+            inventory_updated_at=None if n % 11 == 0 else T0 - timedelta(minutes=n * 5),
+        )
+    for n in range(45):
+        created = T0 - timedelta(hours=n * 3)
+        fulfillments = [
+            Fulfillment(
+                9_000 + n * 10 + k, ["SUCCESS", "CANCELLED", "OPEN"][(n + k) % 3],
+                ["IN_TRANSIT", "DELIVERED", "FULFILLED"][k % 3], created + timedelta(hours=1 + k),
+                created + timedelta(hours=2 + k),
+                "Royal Mail" if (n + k) % 2 else None, f"RM{n}{k}GB" if (n + k) % 4 else None,
+                in_transit_at=created + timedelta(hours=3) if k else None,
+                delivered_at=created + timedelta(days=1) if n % 5 == 0 else None,
+            )
+            for k in range(n % 4)
+        ]
+        cancelled = created + timedelta(minutes=30) if n % 6 == 0 else None
+        order = ShopOrder(
+            5_000 + n, f"#{1001 + n}", f"buyer{n % 20}@example.co.uk", created,
+            T0 - timedelta(hours=n % 10), created, Decimal(["12.50", "30.00", "9.99", "0", "1E+2"][n % 5]),
+            [(f"SKU-{n:03d}", 1 + n % 2)],
+            display_financial_status=None if n % 8 == 0 else ["PAID", "REFUNDED", "PENDING"][n % 3],  # type: ignore[arg-type]
+            display_fulfillment_status="FULFILLED" if fulfillments else "UNFULFILLED",
+            cancelled_at=cancelled, closed_at=cancelled, fulfillments=fulfillments,
+        )
+        shop.orders[order.name] = order
+    for n in range(40):
+        email = f"buyer{n}@example.co.uk" if n % 7 else f"Buyer{n}@Example.COM"
+        shop.customers[email.casefold()] = ShopCustomer(
+            7_000 + n, email, f"First{n}" if n % 5 else "", f"Last{n}" if n % 6 else "", "GB",
+            T0 - timedelta(days=300 - n), T0 - timedelta(hours=n % 12),
+            marketing_state=["SUBSCRIBED", "NOT_SUBSCRIBED", "UNSUBSCRIBED", "PENDING"][n % 4],
+            marketing_opt_in_level=["SINGLE_OPT_IN", "CONFIRMED_OPT_IN", "UNKNOWN"][n % 3],
+            marketing_updated_at=None if n % 3 == 0 else T0 - timedelta(days=n),
+        )
+    return state
+
+
+class Twins:
+    """The same world and clock behind two simulators: one projecting, one on graphql-core only."""
+
+    def __init__(self, state: WorldState | None = None, **options: Any) -> None:
+        self.state = state if state is not None else populated_world()
+        self.clock = FixedClock(T0)
+        self.fast = ShopifySimulator(self.state, self.clock, access_token=TOKEN, **options)
+        self.slow = ShopifySimulator(self.state, self.clock, access_token=TOKEN, fast=False, **options)
+        self.answers = 0
+
+    def ask(self, query: str, variables: dict[str, Any] | None = None, operation: str | None = None) -> Any:
+        """Both simulators' answer, asserted identical (status, headers, bytes); the parsed body."""
+        payload = {"query": query, "variables": variables, "operationName": operation}
+        request = LoopbackRequest(
+            "POST", ENDPOINT, {}, {"x-shopify-access-token": TOKEN}, json.dumps(payload).encode()
+        )
+        fast, slow = self.fast(request), self.slow(request)
+        assert (fast.status, fast.headers, fast.body) == (slow.status, slow.headers, slow.body), query
+        self.answers += 1
+        return json.loads(fast.body)
+
+    def pages(self, request: GraphQLRequest, root: str) -> list[dict[str, Any]]:
+        """Every page of a connector request, following endCursor."""
+        bodies = []
+        variables = dict(request.variables)
+        while True:
+            body = self.ask(request.text, variables, request.operation)
+            bodies.append(body)
+            info = body["data"][root]["pageInfo"]
+            if not info["hasNextPage"]:
+                return bodies
+            variables["after"] = info["endCursor"]
+
+
+def test_the_fast_executor_answers_every_connector_query_as_graphql_core_does() -> None:
+    twins = Twins(maximum_available=1e9, restore_rate=1e9)
+    shop = twins.state.shopify
+    skus = list(shop.variants)
+    names = list(shop.orders)
+    emails = list(shop.customers)
+    found = 0
+    for at_location in (None, "1", "gid://shopify/Location/1", "2"):
+        for chunk in (skus[:25], skus[20:], skus[::3], skus[:1] + ["NOPE", skus[3].lower()]):
+            for size in (7, 50):
+                request = lookup_request("inventory", sku_search(chunk), size, None, location_id=at_location)
+                bodies = twins.pages(request, "productVariants")
+                found += sum(len(body["data"]["productVariants"]["nodes"]) for body in bodies)
+    for chunk in (names[:39], names[10:], names[::2] + ["#9999", "1003"]):
+        for size in (5, 39):
+            twins.pages(lookup_request("orders", name_search(chunk), size, None), "orders")
+    for chunk in (emails[:25], [e.upper() for e in emails[25:]] + ["nobody@example.com"], emails[:1]):
+        request = customers_request(chunk)
+        assert twins.ask(request.text, request.variables, request.operation)["data"]
+    since = T0 - timedelta(hours=6)
+    for entity in ("inventory", "orders", "customers"):
+        for search in (None, updated_since_search(since), updated_since_search(T0 + timedelta(days=1))):
+            for size in (1, 16, 250):
+                root = {"inventory": "productVariants", "orders": "orders", "customers": "customers"}[entity]
+                twins.pages(keys_request(entity, search, size, None), root)
+    assert found > 100
+    # Every one of them was projected, not handed to graphql-core.
+    assert twins.fast.executions == {"projected": twins.answers, "graphql-core": 0}
+    assert twins.slow.executions == {"projected": 0, "graphql-core": twins.answers}
+    assert twins.fast.usage == twins.slow.usage
+
+
+SUITE_QUERIES: list[tuple[str, dict[str, Any]]] = [
+    (INVENTORY_BY_SKU, {"q": "sku:MUG-RED OR sku:TEE-S OR sku:nope", "first": 50}),
+    (INVENTORY_BY_SKU, {"q": "", "first": 3, "after": None}),
+    (ORDERS, {"q": "name:#1001 OR name:#1003", "first": 50}),
+    (ORDERS, {"q": "email:ann@example.co.uk", "first": 1}),
+    (ORDERS, {"q": "", "first": 5}),
+    (CUSTOMERS_BY_EMAIL, {"e0": "Ann@Example.CO.UK", "e1": "nobody@example.com"}),
+    (CUSTOMERS, {"q": None, "first": 25}),
+    (CUSTOMERS, {"q": "email:BOB@example.co.uk", "first": 25}),
+    (VARIANT_IDS, {"first": 3}),
+    (VARIANT_IDS, {"last": 2}),
+    (VARIANT_IDS, {"first": 3, "reverse": True}),
+    (VARIANT_IDS, {"first": 5, "q": "colour:red"}),  # a search warning in extensions
+    (VARIANT_IDS, {"first": 2, "q": "sku:TEE*"}),
+    (VARIANT_IDS, {"first": 0}),
+    ("""query($v: ID!, $o: ID!) { productVariant(id: $v) { sku price title product { id title handle }
+        inventoryItem { sku tracked inventoryLevel(locationId: "gid://shopify/Location/1") { location { id name } } } }
+        order(id: $o) { name email processedAt closedAt totalPriceSet { presentmentMoney { amount currencyCode } }
+          fulfillments { name estimatedDeliveryAt trackingInfo { url company } } }
+        missing: order(id: "gid://shopify/Order/1") { name } }""",
+     {"v": "gid://shopify/ProductVariant/40002", "o": "gid://shopify/Order/5001"}),
+    ("""fragment V on ProductVariant { id inventoryItem { id } }
+        query { a: productVariants(first: 4) { edges { cursor node { ...V } } pageInfo { hasNextPage } }
+                b: productVariants(first: 2) { nodes { ... on ProductVariant { sku } ... { __typename } } } }""", {}),
+    ("""{ __typename orders(first: 2, sortKey: UPDATED_AT, reverse: true) {
+          edges { cursor n1: node { name } n2: node { __typename id name } }
+          pageInfo { __typename startCursor endCursor hasPreviousPage } } }""", {}),
+    ("""query($id: CustomerIdentifierInput!) { customerByIdentifier(identifier: $id) {
+          id firstName lastName displayName email createdAt } }""", {"id": {"id": "gid://shopify/Customer/7003"}}),
+    ("""query($id: CustomerIdentifierInput!) { customerByIdentifier(identifier: $id) { id } }""",
+     {"id": {"phoneNumber": "+44"}}),
+    ("""query($n: Int!, $names: [String!]!) { productVariants(first: 2) { nodes {
+          inventoryItem { inventoryLevels(first: $n) { edges { node { quantities(names: $names) { name quantity } } } } } } }
+          orders(first: 2) { nodes { fulfillments(first: $n) { trackingInfo(first: $n) { number } } } } }""",
+     {"n": 2, "names": ["available", "damaged", "on_hand"]}),
+    ("""{ orders(first: 3, query: "status:cancelled") { nodes { fulfillments { trackingInfo { number } } } } }""", {}),
+]
+
+# graphql-core's own: errors, partial data, directives.
+FALLBACK_QUERIES: list[tuple[str, dict[str, Any]]] = [
+    (VARIANT_IDS, {"first": 2, "after": "not-a-cursor"}),  # a resolver's error
+    ("""{ productVariants(first: 2) { nodes { inventoryItem { inventoryLevel(locationId: "gid://shopify/Location/1") {
+          quantities(names: ["available", "bogus"]) { name } } } } } }""", {}),  # an error in a nullable field
+    ("""query($yes: Boolean!) { productVariants(first: 2) { nodes { id sku @include(if: $yes) } } }""", {"yes": False}),
+    ("""{ customerByIdentifier(identifier: {customId: {key: "k", value: "v"}}) { id } }""", {}),
+]
+
+
+def test_the_fast_executor_answers_the_suites_queries_as_graphql_core_does() -> None:
+    twins = Twins(build_world())
+    for query, variables in SUITE_QUERIES:
+        body = twins.ask(query, variables)
+        assert "errors" not in body, body
+    assert twins.fast.executions == {"projected": len(SUITE_QUERIES), "graphql-core": 0}
+    for query, variables in FALLBACK_QUERIES:
+        twins.ask(query, variables)
+    assert twins.fast.executions == {"projected": len(SUITE_QUERIES), "graphql-core": len(FALLBACK_QUERIES)}
+    # And what is refused before anything runs is refused alike.
+    refused: list[tuple[str, dict[str, Any]]] = [
+        (ORDERS, {"q": "", "first": 77}), (VARIANT_IDS, {}), (CUSTOMERS_BY_EMAIL, {"e0": "x"}),
+        ("{ shop { name } }", {}), ("{ productVariants(first: 1) { nodes { id }", {}),
+    ]
+    for query, variables in refused:
+        twins.ask(query, variables)
+    assert twins.fast.usage == twins.slow.usage
+
+
+def test_the_fast_executor_leaves_values_it_cannot_serialise_to_graphql_core() -> None:
+    state = build_world()
+    order = state.shopify.orders["#1001"]
+    twins = Twins(state)
+    order.fulfillments[0].status = "MISLAID"  # not a FulfillmentStatus: graphql-core's error, null up to the order
+    order.display_financial_status = None  # type: ignore[assignment]  # nullable: a plain null
+    body = twins.ask(ORDERS, {"q": "name:#1001 OR name:#1002", "first": 5})
+    assert body["data"] is None and "MISLAID" in body["errors"][0]["message"]
+    order.fulfillments[0].status = "SUCCESS"
+    body = twins.ask(ORDERS, {"q": "name:#1001 OR name:#1002", "first": 5})
+    assert body["data"]["orders"]["nodes"][0]["displayFinancialStatus"] is None
+    assert twins.fast.executions == {"projected": 1, "graphql-core": 1}

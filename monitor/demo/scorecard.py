@@ -11,7 +11,7 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.demo.truth import FaultRecord, GroundTruth
-from monitor.results import ProbeResult
+from monitor.results import LAG_KINDS, ProbeResult
 
 __all__ = ["TruthPoint", "Scorecard", "build_scorecard", "DATA_FAULTS"]
 
@@ -124,7 +124,7 @@ def build_scorecard(
     # (a probe_failing breach during any outage or rate storm of its systems is explained too).
     false = []
     for i, b in enumerate(breaches):
-        if i in claimed or _explained(b, truth.faults, config):
+        if i in claimed or _explained(b, truth.faults, config) or _true_at(b, truth_points, config):
             continue
         false.append({"contract": b.contract, "target": b.target, "kind": b.kind, "at": b.at.isoformat()})
     counted = [r for r in fault_rows if r["data_fault"] and r["broke_budget_at"]]
@@ -175,6 +175,18 @@ def _explained(b: Any, faults: list[FaultRecord], config: Config) -> bool:
     return False
 
 
+def _true_at(b: _Breach, truth_points: dict[tuple[str, str], list[TruthPoint]], config: Config) -> bool:
+    """An out-of-budget breach is true when the whole truth was out of budget when it was raised
+    (e.g. updates lost for good days earlier, long after their fault's window)."""
+    if b.kind != "out_of_budget":
+        return False
+    drift = config.contracts[b.contract].budget.drift
+    for point in truth_points.get((b.contract, b.target), []):
+        if point.at == b.at:
+            return bool(point.population) and point.out_of_budget / point.population > drift
+    return False
+
+
 def _system_of(fault: FaultRecord, config: Config) -> str:
     return {"outage": "wms", "rate_storm": "crm"}.get(fault.kind, "")
 
@@ -186,12 +198,22 @@ def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]
         for change in flow.changes:
             if change.lag_seconds is not None:
                 true_lags[(flow.contract, change.changed_at.date().isoformat())].append(change.lag_seconds)
+    # Measurements are filed under the day of the source change they measured, as the truth
+    # is. A resolution's lag lies in [lag - resolution, lag]: take the middle.
     measured: dict[tuple[str, str], list[float]] = defaultdict(list)
     for result in results:
-        day = result.started_at.date().isoformat()
+        exact_keys = set()
         for target in result.targets:
-            measured[(result.contract, day)] += [o.lag_seconds for o in target.observations if o.lag_seconds is not None]
-        measured[(result.contract, day)] += [r.lag_seconds for r in result.changes.resolved]
+            for o in target.observations:
+                if o.lag_seconds is not None and o.source_updated_at is not None:
+                    measured[(result.contract, o.source_updated_at.date().isoformat())].append(o.lag_seconds)
+                    exact_keys.add((o.target, o.key))
+        for r in result.changes.resolved:
+            if (r.target, r.key) in exact_keys:
+                continue  # measured exactly above
+            if r.kind in LAG_KINDS and r.source_updated_at is not None and not r.lag_is_lower_bound:
+                middle = max(0.0, r.lag_seconds - r.resolution_seconds / 2)
+                measured[(result.contract, r.source_updated_at.date().isoformat())].append(middle)
     rows = []
     for (contract, day), lags in sorted(true_lags.items()):
         samples = measured.get((contract, day), [])

@@ -89,12 +89,11 @@ class Flow:
         return min(times) if times else None
 
     def out_of_budget(self, now: datetime, latency_seconds: float) -> int:
-        """How many keys are behind by more than the latency budget right now."""
-        keys = set(self._pending) | set(self._corrupt)
-        count = 0
-        for key in keys:
-            since = self.behind_since(key)
-            if since is not None and (now - since).total_seconds() > latency_seconds:
+        """How many keys are out of budget right now: behind by more than the latency
+        budget, or made wrong by a writer other than the sync (never "in flight")."""
+        count = len(self._corrupt)
+        for key, queue in self._pending.items():
+            if key not in self._corrupt and queue and (now - queue[0].changed_at).total_seconds() > latency_seconds:
                 count += 1
         return count
 

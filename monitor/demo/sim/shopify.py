@@ -254,7 +254,7 @@ class ShopifySimulator:
                 return self._throttled(requested, level)
             self._bucket.available -= requested
         now = self._clock.now()
-        plan = self._plan(prepared, operation) if self._fast else None
+        plan = self._plan(prepared, operation) if self._fast and coerced is not None else None
         resolvers = Resolvers(self.state.shopify, now)
         with self.state.lock:  # the world changes records in place: read them whole
             projected = project(plan, resolvers.root(), coerced, analysis) if plan is not None else None

@@ -86,6 +86,10 @@ _PLAIN, _IN_CONNECTION, _IN_EDGE, _UNCOUNTED = range(4)
 
 # Leaf shortcuts: values the type's own coercion would return unchanged.
 _CALL, _STR, _INT, _BOOL, _ENUM = range(5)
+# Shapes of a field's value.
+_LEAF, _OBJ, _LIST_OF = range(3)
+# What a resolver returns that is certainly neither an exception nor awaitable.
+_PLAIN_VALUES = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
 
 class Unfit(Exception):
@@ -98,6 +102,7 @@ class _Bail(Exception):
 
 class _Leaf:
     __slots__ = ("nullable", "mode", "coerce", "names")
+    kind = _LEAF
 
     def __init__(self, nullable: bool, type_: GraphQLScalarType | GraphQLEnumType) -> None:
         self.nullable = nullable
@@ -125,6 +130,7 @@ class _Leaf:
 
 class _Object:
     __slots__ = ("nullable", "type_name", "fields")
+    kind = _OBJ
 
     def __init__(self, nullable: bool, type_name: str, fields: list[_Field]) -> None:
         self.nullable = nullable
@@ -134,6 +140,7 @@ class _Object:
 
 class _List:
     __slots__ = ("nullable", "item")
+    kind = _LIST_OF
 
     def __init__(self, nullable: bool, item: _Leaf | _Object) -> None:
         self.nullable = nullable
@@ -245,6 +252,8 @@ class Plan:
             return _NONE
         if place == _PLAIN:
             if is_connection(named):
+                if isinstance(_nullable(type_), GraphQLList):
+                    raise Unfit("a list of connections")
                 return _CONNECTION
             return _LIST if isinstance(_nullable(type_), GraphQLList) else _OBJECT
         if place == _IN_CONNECTION:
@@ -396,42 +405,41 @@ class _Run:
         out: dict[str, Any] = {}
         cost = 0
         type_name = plan.type_name
+        get = source.get if isinstance(source, Mapping) else None  # as the default resolver reads it
         for field in plan.fields:
-            shape = field.shape
+            shape: Any = field.shape  # by its kind: a _Leaf, an _Object or a _List
+            key = field.key
             if shape is None:  # __typename
-                out[field.key] = type_name
+                out[key] = type_name
                 continue
-            here = (path, field.key, type_name)
-            if type(source) is dict or isinstance(source, Mapping):
-                value = source.get(field.name)
-            else:
-                value = getattr(source, field.name, None)
+            value = get(field.name) if get is not None else getattr(source, field.name, None)
             if callable(value):
                 args = field.args if field.args is not None else self.args[field.slot]
-                value = value(_Info(self, field, here), **args)
-                if isinstance(value, Exception) or hasattr(value, "__await__"):
+                value = value(_Info(self, field, (path, key, type_name)), **args)
+                if type(value) not in _PLAIN_VALUES and (isinstance(value, Exception) or hasattr(value, "__await__")):
                     raise _Bail
-            count = field.count
             if value is None:
                 if not shape.nullable:
                     raise _Bail
-                out[field.key] = None
+                out[key] = None
+                count = field.count
                 if count == _OBJECT or (count == _LIST and not self.first[field.list_slot]):
                     cost += 1
                 elif count == _CONNECTION:
                     cost += CONNECTION_COST
                 continue
-            if type(shape) is _Leaf:
-                out[field.key] = _leaf(shape, value)
-            elif type(shape) is _Object:
-                out[field.key], inner = self.object(shape, value, here)
+            kind = shape.kind
+            if kind == _LEAF:
+                out[key] = value if shape.mode == _STR and type(value) is str else _leaf(shape, value)
+            elif kind == _OBJ:
+                out[key], inner = self.object(shape, value, (path, key, type_name))
+                count = field.count
                 if count == _OBJECT or count == _EDGE_NODE:
                     cost += 1 + inner
                 elif count == _CONNECTION:
                     cost += CONNECTION_COST + inner
             else:
-                assert isinstance(shape, _List)
-                out[field.key], inner = self.list(shape, value, here, count, field.list_slot)
+                out[key], inner = self.list(shape, value, (path, key, type_name), field.count, field.list_slot)
                 cost += inner
         return out, cost
 
@@ -440,7 +448,7 @@ class _Run:
     ) -> tuple[list[Any], int]:
         if type(value) is not list and type(value) is not tuple:
             raise _Bail
-        item = shape.item
+        item: Any = shape.item
         out: list[Any] = []
         if type(item) is _Leaf:
             for element in value:
@@ -451,7 +459,6 @@ class _Run:
                 else:
                     out.append(_leaf(item, element))
             return out, 0
-        assert isinstance(item, _Object)
         costs: list[int] = []
         for index, element in enumerate(value):
             if element is None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import heapq
 import json
 import re
@@ -56,6 +57,7 @@ QUANTITY_NAMES = (
     "available", "committed", "damaged", "incoming", "on_hand", "quality_control", "reserved", "safety_stock",
 )
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # for a non-null time the world never set
+_NOT_HANDLE = re.compile(r"[^a-z0-9]+")  # what a product handle replaces with "-"
 
 
 def gid(kind: str, id_: int) -> str:
@@ -70,7 +72,14 @@ def gid_number(value: str, kind: str) -> int | None:
 def shopify_datetime(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the world's: equal values are the same instant, so a cache is safe
+        return _utc_text(value)
     return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a record formats them again
+def _utc_text(value: datetime) -> str:
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 def epoch_seconds(value: datetime | None) -> int:
@@ -141,19 +150,19 @@ def connection(
     if isinstance(last, int):
         cut = max(0, len(page) - max(last, 0))
         earlier, page = earlier + cut, page[cut:]
-    nodes, edges = [], []
-    for key, record in page:
-        built = node(record)
-        nodes.append(built)
-        edges.append({"cursor": encode_cursor(key[0], key[1]), "node": built})
+    nodes = [node(record) for _, record in page]
+
+    def edges(info: Info) -> list[dict[str, Any]]:  # cursors only for a query that asks for edges
+        return [{"cursor": encode_cursor(*key), "node": built} for (key, _), built in zip(page, nodes)]
+
     return {
         "nodes": nodes,
         "edges": edges,
         "pageInfo": {
             "hasNextPage": later > 0,
             "hasPreviousPage": earlier > 0,
-            "startCursor": edges[0]["cursor"] if edges else None,
-            "endCursor": edges[-1]["cursor"] if edges else None,
+            "startCursor": (lambda info: encode_cursor(*page[0][0])) if page else None,
+            "endCursor": (lambda info: encode_cursor(*page[-1][0])) if page else None,
         },
     }
 
@@ -193,7 +202,7 @@ def variant_object(variant: Variant) -> dict[str, Any]:
         "product": {
             "id": gid("Product", variant.product_id),
             "title": variant.title,
-            "handle": re.sub(r"[^a-z0-9]+", "-", variant.title.lower()).strip("-"),
+            "handle": _NOT_HANDLE.sub("-", variant.title.lower()).strip("-"),
         },
     }
 

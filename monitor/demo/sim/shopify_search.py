@@ -63,36 +63,23 @@ class AnyOf:
 Expression = Term | Not | All | AnyOf
 
 _FIELD = re.compile(r"([A-Za-z_][\w.]*):(>=|<=|>|<)?(.*)", re.DOTALL)
+_ESCAPED = re.compile(r"\\(.)")  # a backslash and the character it keeps, in a quoted value
+
+
+# A token: ``(``, ``)`` or a word, which runs to whitespace or a parenthesis, quotes and all they hold
+# (a backslash keeps the next character; an unclosed quote runs to the end). \s is str.isspace.
+_TOKEN = re.compile(r"""[()]|(?:[^\s()'"]+|"(?:[^"\\]+|\\.)*(?:"|\\?\Z)|'(?:[^'\\]+|\\.)*(?:'|\\?\Z))+""", re.DOTALL)
 
 
 def _tokens(text: str) -> list[str]:
     """Words (quotes kept, so a quoted ``OR`` stays a word), ``(`` and ``)``."""
-    tokens: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char.isspace():
-            i += 1
-        elif char in "()":
-            tokens.append(char)
-            i += 1
-        else:
-            start = i
-            while i < n and not text[i].isspace() and text[i] not in "()":
-                if text[i] in "'\"":
-                    quote = text[i]
-                    i += 1
-                    while i < n and text[i] != quote:
-                        i += 2 if text[i] == "\\" else 1
-                i += 1
-            tokens.append(text[start:i])
-    return tokens
+    return _TOKEN.findall(text)
 
 
 def _unquote(value: str) -> tuple[str, bool]:
     """The value without its quotes, and whether it was quoted."""
     if len(value) >= 2 and value[0] in "'\"" and value[-1] == value[0]:
-        return re.sub(r"\\(.)", r"\1", value[1:-1]), True
+        return _ESCAPED.sub(r"\1", value[1:-1]), True
     return value, False
 
 
