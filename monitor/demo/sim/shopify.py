@@ -11,8 +11,9 @@ Execution is ``shopify_fast``'s projector: the operation's selections walked ove
 the same resolvers and objects, giving graphql-core's ``data`` without its per-field
 machinery (and the actual cost on the way). What it does not handle, or a request
 where anything goes wrong (a bad cursor, a null where none is allowed), is run with
-graphql-core's ``execute_sync`` instead, so the answer is always graphql-core's;
-``ShopifySimulator(fast=False)`` always does.
+graphql-core's ``execute_sync`` instead, so the answer is always graphql-core's.
+A cost analysis is kept for the next request with the same page sizes.
+``ShopifySimulator(fast=False)`` does neither: every request analysed and run by graphql-core.
 
 Cost and throttling follow Shopify (``shopify_cost`` has the rules): every
 executed response carries ``extensions.cost``. An operation whose requested cost
@@ -67,7 +68,7 @@ from graphql.utilities import type_from_ast
 from monitor.clock import Clock
 from monitor.demo.sim.ratelimits import TrafficCounters
 from monitor.demo.sim.router import strip_prefix
-from monitor.demo.sim.shopify_cost import analyse
+from monitor.demo.sim.shopify_cost import CostAnalysis, analyse, variables_read
 from monitor.demo.sim.shopify_fast import Plan, Unfit, compile_plan, project
 from monitor.demo.sim.shopify_resolvers import Resolvers
 from monitor.demo.state import WorldState
@@ -82,6 +83,8 @@ _INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or w
 _MISSING_QUERY = {"errors": {"query": "Required parameter missing or invalid"}}
 _ONE_OF = frozenset({"CustomerIdentifierInput"})  # input types taking exactly one field
 _CACHED_DOCUMENTS = 512
+_CACHED_ANALYSES = 64  # per document
+_ABSENT = object()  # a variable not sent
 # graphql-core's lead-in to a variable error (3.2 and 3.3 word it differently); Shopify gives the rest.
 _PREAMBLE = re.compile(r"^Variable '\$\w+' (got invalid value .*?; |has invalid value: )")
 
@@ -111,6 +114,9 @@ class _Prepared:
     errors: list[dict[str, Any]]
     fragments: dict[str, FragmentDefinitionNode] = field(default_factory=dict)
     plans: dict[int, Plan | None] = field(default_factory=dict)  # by id(operation); None: graphql-core's
+    # Cost analyses by operation and the values of the variables they read (see _analyse).
+    analyses: dict[tuple[int, tuple[Any, ...]], CostAnalysis] = field(default_factory=dict)
+    reads: tuple[str, ...] = ()  # the variables analyses read
 
 
 class _Bucket:
@@ -222,7 +228,7 @@ class ShopifySimulator:
             return {"errors": problems}
         schema = shopify_schema()
         assert schema.query_type is not None
-        analysis = analyse(schema.query_type, operation, prepared.fragments, variables)
+        analysis = self._analyse(prepared, operation, variables)
         requested = analysis.requested
         if storm:
             return self._throttled(requested, 0.0)
@@ -293,6 +299,29 @@ class ShopifySimulator:
         body["extensions"] = extensions
         return body
 
+    def _analyse(
+        self, prepared: _Prepared, operation: OperationDefinitionNode, variables: dict[str, Any]
+    ) -> CostAnalysis:
+        """``analyse``'s answer, kept for the next request with the same values of the variables it reads
+        (page sizes, directive conditions): a lookup of 25 customers need not be costed 25 aliases at a time."""
+        schema = shopify_schema()
+        assert schema.query_type is not None
+        if not self._fast:
+            return analyse(schema.query_type, operation, prepared.fragments, variables)
+        # Typed: 1 and 1.0 (and True) are equal keys, but not the same page size to the rules.
+        values = tuple((type(value), value) for value in (variables.get(name, _ABSENT) for name in prepared.reads))
+        key = (id(operation), values)
+        try:
+            cached = prepared.analyses.get(key)
+        except TypeError:  # a list or an object: not a key, so not kept
+            return analyse(schema.query_type, operation, prepared.fragments, variables)
+        if cached is None:
+            cached = analyse(schema.query_type, operation, prepared.fragments, variables)
+            if len(prepared.analyses) >= _CACHED_ANALYSES:
+                prepared.analyses.clear()
+            prepared.analyses[key] = cached
+        return cached
+
     def _plan(self, prepared: _Prepared, operation: OperationDefinitionNode) -> Plan | None:
         """The projector's plan for ``operation`` (compiled once per document), or None: graphql-core's."""
         key = id(operation)
@@ -320,7 +349,14 @@ class ShopifySimulator:
                 for definition in document.definitions
                 if isinstance(definition, FragmentDefinitionNode)
             }
-            prepared = _Prepared(None if errors else document, [dict(error.formatted) for error in errors], fragments)
+            prepared = _Prepared(
+                None if errors else document,
+                [dict(error.formatted) for error in errors],
+                fragments,
+                reads=variables_read(
+                    d for d in document.definitions if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode)
+                ),
+            )
         if len(self._documents) >= _CACHED_DOCUMENTS:  # a client generating queries: start again
             self._documents.clear()
         self._documents[query] = prepared

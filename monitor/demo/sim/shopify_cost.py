@@ -36,16 +36,20 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
     get_named_type,
     get_nullable_type,
     is_list_type,
 )
 from graphql.utilities import value_from_ast_untyped
 
-__all__ = ["CONNECTION_COST", "MAX_PAGE_SIZE", "CostAnalysis", "analyse", "is_connection"]
+__all__ = ["CONNECTION_COST", "MAX_PAGE_SIZE", "CostAnalysis", "analyse", "is_connection", "variables_read"]
 
 CONNECTION_COST = 2
 MAX_PAGE_SIZE = 250
@@ -85,6 +89,35 @@ def analyse(
     walker = _Walker(schema_root, operation, fragments, effective)
     requested = walker.requested(schema_root, [operation.selection_set], [])
     return CostAnalysis(requested, walker.problems, walker)
+
+
+def variables_read(definitions: Iterable[OperationDefinitionNode | FragmentDefinitionNode]) -> tuple[str, ...]:
+    """The variables ``analyse`` can read in these definitions: those in a field's ``first`` or ``last``
+    and in a directive's arguments. Its answer depends on the values of these alone."""
+    names: set[str] = set()
+    pending = [definition.selection_set for definition in definitions]
+    while pending:
+        for selection in pending.pop().selections:
+            arguments = [a for d in selection.directives or () for a in d.arguments or ()]
+            if isinstance(selection, FieldNode):
+                arguments += [a for a in selection.arguments or () if a.name.value in ("first", "last")]
+            for argument in arguments:
+                names.update(_variables_in(argument.value))
+            inner = getattr(selection, "selection_set", None)
+            if inner is not None:
+                pending.append(inner)
+    return tuple(sorted(names))
+
+
+def _variables_in(value: ValueNode) -> Iterable[str]:
+    if isinstance(value, VariableNode):
+        yield value.name.value
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            yield from _variables_in(item)
+    elif isinstance(value, ObjectValueNode):
+        for field_ in value.fields:
+            yield from _variables_in(field_.value)
 
 
 def is_connection(type_: GraphQLObjectType) -> bool:
@@ -184,6 +217,8 @@ class _Walker:
         total = 0
         for key, nodes in self.collect(sets).items():
             name = nodes[0].name.value
+            if name.startswith("__"):  # __typename costs nothing and has no field definition
+                continue
             _, named, inner = self.children(connection, nodes)
             if named is None or name == "pageInfo":
                 continue
@@ -191,6 +226,8 @@ class _Walker:
                 total += 1 + self.requested(named, inner, [*path, key])
             elif name == "edges":
                 for edge_key, edge_nodes in self.collect(inner).items():
+                    if edge_nodes[0].name.value.startswith("__"):
+                        continue
                     _, node_type, node_sets = self.children(named, edge_nodes)
                     if node_type is not None:
                         total += 1 + self.requested(node_type, node_sets, [*path, key, edge_key])
@@ -245,6 +282,8 @@ class _Walker:
         total = 0
         for key, nodes in self.collect(sets).items():
             name = nodes[0].name.value
+            if name.startswith("__"):
+                continue
             _, named, inner = self.children(connection, nodes)
             if named is None or name == "pageInfo" or not value.get(key):
                 continue
@@ -252,6 +291,8 @@ class _Walker:
                 total += sum(1 + self.actual(named, inner, item) for item in value[key] if item is not None)
             elif name == "edges":
                 for edge_key, edge_nodes in self.collect(inner).items():
+                    if edge_nodes[0].name.value.startswith("__"):
+                        continue
                     _, node_type, node_sets = self.children(named, edge_nodes)
                     if node_type is None:
                         continue

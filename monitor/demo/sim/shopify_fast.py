@@ -23,7 +23,8 @@ Anything it does not handle is left to graphql-core, never approximated:
   directives (``@skip``/``@include`` and any other), introspection fields other than
   ``__typename``, a fragment whose type condition is not the parent type, fields with
   their own resolver, abstract types, lists of lists, shapes the cost rules would read
-  differently from the response (a ``nodes``/``edges`` that is not a list);
+  differently from the response (a ``nodes``/``edges`` that is not a list, a list of
+  connections, a list in an edge), arguments that do not coerce;
 * at run time (``project`` returns None): any exception, from a resolver (a bad cursor,
   an invalid quantity name) or from output coercion, a null where the type forbids one,
   a list value that is not a ``list``/``tuple``, a resolver returning an exception or a
@@ -64,7 +65,7 @@ from graphql import (
     VariableNode,
 )
 from graphql.execution.values import get_argument_values
-from graphql.pyutils import Path
+from graphql.pyutils import Path, Undefined
 
 from monitor.demo.sim.shopify_cost import CONNECTION_COST, CostAnalysis, is_connection
 
@@ -87,7 +88,7 @@ _PLAIN, _IN_CONNECTION, _IN_EDGE, _UNCOUNTED = range(4)
 # Leaf shortcuts: values the type's own coercion would return unchanged.
 _CALL, _STR, _INT, _BOOL, _ENUM = range(5)
 # Shapes of a field's value.
-_LEAF, _OBJ, _LIST_OF = range(3)
+_LEAF, _OBJ, _LIST_OF, _TYPENAME = range(4)
 # What a resolver returns that is certainly neither an exception nor awaitable.
 _PLAIN_VALUES = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
@@ -129,13 +130,25 @@ class _Leaf:
 
 
 class _Object:
-    __slots__ = ("nullable", "type_name", "fields")
+    __slots__ = ("nullable", "type_name", "fields", "steps")
     kind = _OBJ
 
     def __init__(self, nullable: bool, type_name: str, fields: list[_Field]) -> None:
         self.nullable = nullable
         self.type_name = type_name
         self.fields = fields
+        # What the run loop reads of each field, unpacked in one go.
+        self.steps: list[tuple[str, str, int, Any, bool, _Field]] = [
+            (
+                field.key,
+                field.name,
+                _TYPENAME if field.shape is None else field.shape.kind,
+                field.shape,
+                isinstance(field.shape, _Leaf) and field.shape.mode == _STR,
+                field,
+            )
+            for field in fields
+        ]
 
 
 class _List:
@@ -317,7 +330,12 @@ def compile_plan(
     schema: GraphQLSchema, operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDefinitionNode]
 ) -> Plan:
     """The plan of a validated ``operation``; ``Unfit`` if it is one for graphql-core."""
-    return Plan(schema, operation, fragments)
+    try:
+        return Plan(schema, operation, fragments)
+    except Unfit:
+        raise
+    except Exception as error:  # an argument graphql-core would refuse, say: let it
+        raise Unfit(str(error)) from error
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -405,19 +423,15 @@ class _Run:
         out: dict[str, Any] = {}
         cost = 0
         type_name = plan.type_name
-        get = source.get if isinstance(source, Mapping) else None  # as the default resolver reads it
-        for field in plan.fields:
-            shape: Any = field.shape  # by its kind: a _Leaf, an _Object or a _List
-            key = field.key
-            if shape is None:  # __typename
+        # As the default resolver reads a field: a mapping's key, else an attribute.
+        get = source.get if type(source) is dict or isinstance(source, Mapping) else None
+        for key, name, kind, shape, fast, field in plan.steps:
+            if kind == _TYPENAME:
                 out[key] = type_name
                 continue
-            value = get(field.name) if get is not None else getattr(source, field.name, None)
+            value = get(name) if get is not None else getattr(source, name, None)
             if callable(value):
-                args = field.args if field.args is not None else self.args[field.slot]
-                value = value(_Info(self, field, (path, key, type_name)), **args)
-                if type(value) not in _PLAIN_VALUES and (isinstance(value, Exception) or hasattr(value, "__await__")):
-                    raise _Bail
+                value = self.call(field, value, (path, key, type_name))
             if value is None:
                 if not shape.nullable:
                     raise _Bail
@@ -427,10 +441,8 @@ class _Run:
                     cost += 1
                 elif count == _CONNECTION:
                     cost += CONNECTION_COST
-                continue
-            kind = shape.kind
-            if kind == _LEAF:
-                out[key] = value if shape.mode == _STR and type(value) is str else _leaf(shape, value)
+            elif kind == _LEAF:
+                out[key] = value if fast and type(value) is str else _leaf(shape, value)
             elif kind == _OBJ:
                 out[key], inner = self.object(shape, value, (path, key, type_name))
                 count = field.count
@@ -442,6 +454,14 @@ class _Run:
                 out[key], inner = self.list(shape, value, (path, key, type_name), field.count, field.list_slot)
                 cost += inner
         return out, cost
+
+    def call(self, field: _Field, resolve: Callable[..., Any], path: _PathTuple) -> Any:
+        """A callable field value called as the default resolver calls it."""
+        args = field.args if field.args is not None else self.args[field.slot]
+        value = resolve(_Info(self, field, path), **args)
+        if type(value) not in _PLAIN_VALUES and (isinstance(value, Exception) or hasattr(value, "__await__")):
+            raise _Bail
+        return value
 
     def list(
         self, shape: _List, value: Any, path: _PathTuple, count: int, slot: int
@@ -500,7 +520,7 @@ def _leaf(shape: _Leaf, value: Any) -> Any:
     elif mode == _BOOL and kind is bool:
         return value
     coerced = shape.coerce(value)
-    if coerced is None:
+    if coerced is None or coerced is Undefined:  # graphql-core's error
         raise _Bail
     return coerced
 

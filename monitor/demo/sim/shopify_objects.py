@@ -1,7 +1,10 @@
 """The demo world's Shopify records as Shopify's GraphQL objects, and connections paged with cursors.
 
-Objects are plain dicts read by graphql-core's default resolver; a field with
-arguments is a callable taking ``(info, **arguments)``. Values are written as
+Objects are plain dicts read by graphql-core's default resolver (or the simulator's
+projector, which reads them the same way); a field with arguments is a callable
+taking ``(info, **arguments)``, and so is one that is dear to work out and often not
+asked for (a price, a product, an order's money and fulfillments, a connection's
+edges and cursors): worked out when read. Values are written as
 Shopify writes them: ``gid://shopify/ProductVariant/{id}`` ids, ``2026-11-27T10:00:00Z``
 times, Decimal amounts as ``"12.5"`` (``MoneyV2.amount``), Money as ``"12.50"``
 (``ProductVariant.price``), GBP. Each variant has one inventory level, at
@@ -97,7 +100,7 @@ def shopify_money(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.01")), "f")
 
 
-_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))  # json.dumps(…, separators=…) without a new encoder each time
+_CURSOR_JSON = json.JSONEncoder(separators=(",", ":"))  # as json.dumps(…, separators=…), made once
 
 
 def encode_cursor(last_value: Any, last_id: int) -> str:
@@ -188,7 +191,7 @@ def variant_object(variant: Variant) -> dict[str, Any]:
         "id": gid("ProductVariant", variant.id),
         "sku": variant.sku,
         "title": "Default Title",
-        "price": shopify_money(variant.price),
+        "price": lambda info: shopify_money(variant.price),
         "updatedAt": shopify_datetime(updated),
         "inventoryQuantity": variant.available,
         "inventoryItem": {
@@ -199,7 +202,7 @@ def variant_object(variant: Variant) -> dict[str, Any]:
             "inventoryLevels": levels,
             "inventoryLevel": lambda info, locationId: level if locationId == LOCATION["id"] else None,
         },
-        "product": {
+        "product": lambda info: {
             "id": gid("Product", variant.product_id),
             "title": variant.title,
             "handle": _NOT_HANDLE.sub("-", variant.title.lower()).strip("-"),
@@ -208,8 +211,14 @@ def variant_object(variant: Variant) -> dict[str, Any]:
 
 
 def order_object(order: ShopOrder) -> dict[str, Any]:
-    money = {"amount": shopify_decimal(order.total), "currencyCode": CURRENCY}
-    fulfillments = [_fulfillment(order, number, f) for number, f in enumerate(order.fulfillments, start=1)]
+    def money(info: Info) -> dict[str, Any]:
+        amount = {"amount": shopify_decimal(order.total), "currencyCode": CURRENCY}
+        return {"shopMoney": amount, "presentmentMoney": amount}
+
+    def fulfillments(info: Info, first: int | None = None) -> list[dict[str, Any]]:
+        wanted = order.fulfillments if first is None else order.fulfillments[: max(first, 0)]
+        return [_fulfillment(order, number, f) for number, f in enumerate(wanted, start=1)]
+
     return {
         "id": gid("Order", order.id),
         "name": order.name,
@@ -221,8 +230,8 @@ def order_object(order: ShopOrder) -> dict[str, Any]:
         "closedAt": shopify_datetime(order.closed_at),
         "displayFinancialStatus": order.display_financial_status,
         "displayFulfillmentStatus": order.display_fulfillment_status,
-        "totalPriceSet": {"shopMoney": money, "presentmentMoney": money},
-        "fulfillments": lambda info, first=None: fulfillments if first is None else fulfillments[: max(first, 0)],
+        "totalPriceSet": money,
+        "fulfillments": fulfillments,
     }
 
 

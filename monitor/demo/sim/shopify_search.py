@@ -14,6 +14,7 @@ warning, which is what Shopify does.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def _unquote(value: str) -> tuple[str, bool]:
     return value, False
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a connector asks for the same keys again and again; terms are immutable
 def _term(word: str) -> Expression:
     negated = word.startswith("-") and len(word) > 1
     if negated:
