@@ -92,7 +92,8 @@ def build_scorecard(
         latency = contract.budget.latency
         every = contract.sampling.every
         grace = latency + every * (contract.budget.hold + 1)
-        broke_at = _broke_at(fault, truth_points.get((fault.contract, fault.target), []), contract.budget.drift, grace)
+        broke_at = _broke_at(fault, truth_points.get((fault.contract, fault.target), []), contract.budget.drift,
+                             grace, results)
         match = None
         if broke_at is not None:
             for i, b in enumerate(breaches):
@@ -152,10 +153,17 @@ def build_scorecard(
     )
 
 
-def _broke_at(fault: FaultRecord, points: list[TruthPoint], drift: float, grace: timedelta) -> datetime | None:
-    """When the fault first put the contract out of budget, by the truth."""
+def _broke_at(
+    fault: FaultRecord, points: list[TruthPoint], drift: float, grace: timedelta, results: list[ProbeResult]
+) -> datetime | None:
+    """When the fault first put the contract out of budget (or out of sight), by the truth."""
+    if fault.breach_kind == "probe_failing":
+        # Blindness is real only if a probe could not read: a storm the retries absorbed is not.
+        failed = [r.started_at for r in results
+                  if r.contract == fault.contract and r.outcome.value == "error" and fault.start <= r.started_at <= fault.end + grace]
+        return min(failed, default=None)
     if fault.breach_kind != "out_of_budget":
-        return fault.start  # a conflict, a schema change or blindness is a breach condition at once
+        return fault.start  # a conflict or a schema change is a breach condition at once
     for p in points:
         if fault.start <= p.at <= fault.end + grace and p.population and p.out_of_budget / p.population > drift:
             return p.at
