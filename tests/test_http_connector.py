@@ -983,3 +983,23 @@ def test_loopback_server_records_requests_and_reports_handler_errors() -> None:
         assert [type(e) for e in server.errors] == [RuntimeError]
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/after-close", timeout=1)
+
+
+def test_in_process_transport_answers_as_the_loopback_server_does() -> None:
+    from monitor.loopback import InProcessTransport
+
+    def handler(request: LoopbackRequest) -> LoopbackResponse:
+        return LoopbackResponse(
+            201, {"path": request.path, "sku": request.query.get("SKU"), "key": request.headers.get("ms-apikey")},
+            headers={"X-Seen": "1"},
+        )
+
+    params = {"SKU": "A,B#1"}
+    headers = {"ms-apikey": "k"}
+    with LoopbackServer(handler) as server, httpx.Client() as real:
+        over_socket = real.get(server.url + "/api/x", params=params, headers=headers)
+    with httpx.Client(transport=InProcessTransport(handler)) as direct:
+        in_process = direct.get("http://127.0.0.1:9/api/x", params=params, headers=headers)
+    assert in_process.status_code == over_socket.status_code == 201
+    assert in_process.json() == over_socket.json() == {"path": "/api/x", "sku": ["A,B#1"], "key": "k"}
+    assert in_process.headers["x-seen"] == "1"

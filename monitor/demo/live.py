@@ -69,7 +69,7 @@ def _intro(console: Console, session: DemoSession, speed: float, minutes: float)
     config = session.config
     console.print(
         f"[bold]syncwatch demo[/]: a UK brand's Shopify, WMS (Mintsoft-shaped), ERP (Business Central-shaped) "
-        f"and CRM (Klaviyo-shaped), simulated on {session.server.url}, with the real catalogue and order rhythm "
+        f"and CRM (Klaviyo-shaped), simulated on {session.url}, with the real catalogue and order rhythm "
         f"of a UK online retailer. Simulated time runs {speed:g}× faster than yours, from "
         f"{_local(session.clock.now())} London time, for {minutes:g} simulated minutes (about "
         f"{minutes * 60 / speed:.0f} s).",

@@ -9,6 +9,7 @@ the scorecard.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import random
@@ -31,7 +32,7 @@ from monitor.demo.sim.mintsoft import MintsoftSimulator
 from monitor.demo.sim.router import Router
 from monitor.demo.sim.shopify import ShopifySimulator
 from monitor.demo.world import FLOWS, DemoWorld
-from monitor.loopback import Handler, LoopbackRequest, LoopbackResponse, LoopbackServer
+from monitor.loopback import Handler, InProcessTransport, LoopbackRequest, LoopbackResponse, LoopbackServer
 from monitor.results import ProbeResult
 from monitor.runner import Prober
 from monitor.store import Store
@@ -62,7 +63,7 @@ def demo_config_dir() -> Path:
 @dataclass
 class DemoSession:
     world: DemoWorld
-    server: LoopbackServer
+    url: str
     config: Config
     store: Store
     prober: Prober
@@ -107,8 +108,14 @@ def _mount(prefix: str, handler: Handler) -> Handler:
 
 @contextmanager
 def open_demo(
-    out_dir: Path, start: datetime, clock: Clock, timeline: list[FaultSpec], seed: int, port: int = 0
+    out_dir: Path, start: datetime, clock: Clock, timeline: list[FaultSpec], seed: int, port: int = 0,
+    in_process: bool = False,
 ) -> Iterator[DemoSession]:
+    """The world, its simulators, the monitor's config, store and prober, ready to run.
+
+    Live, the simulators listen on loopback; ``in_process`` (the replay) hands requests
+    straight to them through ``InProcessTransport``: same connectors, no sockets.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     # A new world each time, so a new store: yesterday's divergences are not today's.
     for leftover in ("syncwatch.db", "syncwatch.db-wal", "syncwatch.db-shm"):
@@ -123,13 +130,24 @@ def open_demo(
         "crm": KlaviyoSimulator(world.state, clock, api_key=SECRETS["DEMO_CRM_KEY"], prefix="/crm"),
     }
     router = Router({f"/{name}": _mount(f"/{name}", sim) for name, sim in sims.items()})
-    with LoopbackServer(router, port=port) as server:
-        env = {**SECRETS, "DEMO_URL": server.url, "DEMO_ERP_URL": f"sqlite:///{world.erp_path.resolve()}"}
+    with contextlib.ExitStack() as stack:
+        transport: InProcessTransport | None = None
+        if in_process:
+            # A loopback address the transport never dials: requests go straight to the router.
+            url, transport = "http://127.0.0.1:9", InProcessTransport(router)
+        else:
+            url = stack.enter_context(LoopbackServer(router, port=port)).url
+        env = {**SECRETS, "DEMO_URL": url, "DEMO_ERP_URL": f"sqlite:///{world.erp_path.resolve()}"}
         config = load_config(demo_config_dir() / "syncwatch.yaml", environ=env)
         store = Store.open(f"sqlite:///{(out_dir / 'syncwatch.db').resolve()}")
-        ctx = ConnectorContext(sleep=clock.sleep, monotonic=clock.monotonic, base_dir=out_dir)  # type: ignore[attr-defined]
+        ctx = ConnectorContext(
+            sleep=clock.sleep,  # type: ignore[attr-defined]
+            monotonic=clock.monotonic,  # type: ignore[attr-defined]
+            base_dir=out_dir,
+            http_transport=lambda: transport,
+        )
         prober = Prober(config, store, clock, ctx, random.Random(seed))
-        session = DemoSession(world, server, config, store, prober, clock, sims)
+        session = DemoSession(world, url, config, store, prober, clock, sims)
         try:
             yield session
         finally:
@@ -181,7 +199,8 @@ def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[Fault
              progress: Callable[[datetime], None] | None = None, start: datetime = WEEK_START) -> Scorecard:
     """Replay ``duration`` of the demo world on a simulated clock; write store, truth and scorecard."""
     clock = FixedClock(start)
-    with open_demo(out_dir, start, clock, week_timeline() if timeline is None else timeline, seed) as session:
+    timeline = week_timeline() if timeline is None else timeline
+    with open_demo(out_dir, start, clock, timeline, seed, in_process=True) as session:
         def report(result: ProbeResult, _: list[TruthPoint]) -> None:
             if progress is not None:
                 progress(result.started_at)

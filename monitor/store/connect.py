@@ -56,6 +56,9 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     try:
         # WAL: readers (reports, /metrics) and the prober's writes do not block each other.
         cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL is crash-safe (no corruption); a power cut may lose the last few
+        # runs, which the next probes measure again. FULL would fsync on every run.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     finally:
