@@ -159,13 +159,12 @@ def classify(
         return Observation(spec.system, key, display, stream, Kind.IN_SYNC, now, source_updated_at=us,
                            target_updated_at=ut, lag_seconds=lag)
     kind = Kind.STALE
-    if us is not None and ut is not None and (ut - us).total_seconds() > spec.clock_skew:
-        # Written after the source's change, to another value. While that change is younger
-        # than the latency budget, the write may be the sync landing an earlier change late
-        # (out of order, or overtaken): in flight, judged as stale. Past the budget, the
-        # sync has had its chance: someone else owns that value now. A conflict.
-        settled = (now - us).total_seconds() > latency
-        if settled and not comparer.local_writes_allowed(diffs):
+    if us is not None and ut is not None and (ut - us).total_seconds() > max(latency, spec.clock_skew):
+        # Written, to another value, more than a latency budget after the source's last change.
+        # A write sooner than that may be the sync landing an *earlier* change late (overtaken
+        # by a newer one, or the newer one lost): the target is behind, so stale. Later than
+        # that, no sync within budget explains it: someone else wrote the field. A conflict.
+        if not comparer.local_writes_allowed(diffs):
             kind = Kind.CONFLICT
     tracked = us if kind is Kind.CONFLICT else tracked_source_time(us, ut, open_div)
     age, lower = _age(now, tracked, open_div)

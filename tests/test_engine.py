@@ -58,10 +58,17 @@ def test_each_kind_with_its_age_and_budget() -> None:
     assert result.outcome is Outcome.DIVERGENT
 
 
-def test_clock_skew_allowance_keeps_a_slightly_later_target_stale_not_conflict() -> None:
-    wms, shop = _world({"a": (5, -600, 4, -599), "b": (5, -600, 4, -590)})
+def test_a_conflict_is_a_write_later_than_any_sync_within_budget_explains() -> None:
+    # Budget 5 minutes: written 1 s, 4 min and 6 min after the source's last change.
+    wms, shop = _world({"a": (5, -600, 4, -599), "b": (5, -600, 4, -360), "c": (5, -600, 4, -240)})
     result = _run(ProbeEngine(contract(), systems(skew="2s"), SECRET), wms, shop, 0)
-    assert _kinds(result) == {"a": "stale", "b": "conflict"}
+    assert _kinds(result) == {"a": "stale", "b": "stale", "c": "conflict"}
+
+
+def test_clock_skew_wider_than_the_budget_still_counts() -> None:
+    wms, shop = _world({"a": (5, -900, 4, -500)})  # written 400 s later; skew allowance 10 min
+    result = _run(ProbeEngine(contract(), systems(skew="10m"), SECRET), wms, shop, 0)
+    assert _kinds(result) == {"a": "stale"}
 
 
 def test_local_writes_allowed_judges_a_newer_target_value_by_age() -> None:
@@ -213,8 +220,8 @@ def test_sampling_mix_watch_recent_uniform() -> None:
 
 
 def test_a_later_write_within_the_budget_is_in_flight_not_a_conflict() -> None:
-    # The sync landed an earlier change after the source moved on again (out-of-order or
-    # overtaken): differing and newer, but the source's change is only 60 s old.
+    # The sync landed an earlier change after the source moved on again (overtaken, or the
+    # newer change lost): differing and newer, but within a sync's lag of the source change.
     wms, shop = _world({"a": (5, -60, 4, -10), "b": (5, -900, 4, -10)})
     result = _run(ProbeEngine(contract(), systems(), SECRET), wms, shop, 0)
     obs = {o.key: o for o in result.targets[0].observations}

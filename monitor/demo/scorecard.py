@@ -210,15 +210,21 @@ def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]
     # is. A resolution's lag lies in [lag - resolution, lag]: take the middle. A divergence
     # still open at the end counts at the age it was last seen at (a lower bound), as the
     # health's censored quantiles do: updates lost for good must not vanish from the estimate.
+    # One measurement per source change: a change sampled again in later runs (it stays
+    # "recent" for a while) must not outweigh a change seen once.
     measured: dict[tuple[str, str], list[float]] = defaultdict(list)
+    seen: set[tuple[str, str, str, datetime]] = set()
     still_open: dict[tuple[str, str, str], tuple[str, float]] = {}
     for result in sorted(results, key=lambda r: r.started_at):
         exact_keys = set()
         for target in result.targets:
             for o in target.observations:
                 if o.lag_seconds is not None and o.source_updated_at is not None:
-                    measured[(result.contract, o.source_updated_at.date().isoformat())].append(o.lag_seconds)
                     exact_keys.add((o.target, o.key))
+                    ident = (result.contract, o.target, o.key, o.source_updated_at)
+                    if ident not in seen:
+                        seen.add(ident)
+                        measured[(result.contract, o.source_updated_at.date().isoformat())].append(o.lag_seconds)
                 elif o.kind in LAG_KINDS and o.age_seconds is not None and not o.age_is_lower_bound:
                     since = o.observed_at - timedelta(seconds=o.age_seconds)
                     still_open[(result.contract, o.target, o.key)] = (since.date().isoformat(), o.age_seconds)
@@ -227,8 +233,11 @@ def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]
             if (r.target, r.key) in exact_keys:
                 continue  # measured exactly above
             if r.kind in LAG_KINDS and r.source_updated_at is not None and not r.lag_is_lower_bound:
-                middle = max(0.0, r.lag_seconds - r.resolution_seconds / 2)
-                measured[(result.contract, r.source_updated_at.date().isoformat())].append(middle)
+                ident = (result.contract, r.target, r.key, r.source_updated_at)
+                if ident not in seen:
+                    seen.add(ident)
+                    middle = max(0.0, r.lag_seconds - r.resolution_seconds / 2)
+                    measured[(result.contract, r.source_updated_at.date().isoformat())].append(middle)
         for target in result.targets:
             for o in target.observations:
                 if o.kind.value == "in_sync":

@@ -450,7 +450,9 @@ class DemoWorld:
             contract, target = by_flow[str(params["flow"])]
             return contract, target, "out_of_budget", []
         if kind == "mapping_bug":
-            return *by_flow["fulfilment"], "conflict", []
+            # The sync itself writes the wrong status, within its usual lag: a target
+            # behind the source, out of budget once older than the budget (not a conflict).
+            return *by_flow["fulfilment"], "out_of_budget", []
         if kind == "rogue_writer":
             return *by_flow["stock"], "conflict", []
         if kind == "duplicates":
