@@ -57,8 +57,12 @@ def build_health(
     # removed or a conflict overwritten did not.
     # A record caught up and carrying both timestamps already gave an exact sample (ut - us);
     # its resolution's coarser upper bound would count it twice.
-    measured = {o.key for o in observations if o.lag_seconds is not None}
-    exact += [r.lag_seconds for r in resolutions if r.kind in LAG_KINDS and r.key not in measured]
+    # (A resolution of an older change, lost and then superseded, is a different change: kept.)
+    measured = {(o.key, o.source_updated_at) for o in observations if o.lag_seconds is not None}
+    exact += [
+        r.lag_seconds for r in resolutions
+        if r.kind in LAG_KINDS and (r.key, r.source_updated_at) not in measured
+    ]
     censored = [
         o.age_seconds
         for o in observations

@@ -237,3 +237,14 @@ def test_resolving_a_duplicate_is_not_a_lag_sample() -> None:
     result = _run(ProbeEngine(contract(), systems(), SECRET), wms, shop, 0, prior)
     assert len(result.changes.resolved) == 1
     assert result.targets[0].health.lag_samples == 0
+
+
+def test_a_lost_change_superseded_later_counts_as_well_as_the_change_that_landed() -> None:
+    # Open since a change at -3000 s that never arrived; a newer change (-100 s) landed at -40 s.
+    wms, shop = _world({"a": (7, -100, 7, -40)})
+    prior = PriorState(open={("shop", "a"): _opened("a")})
+    result = _run(ProbeEngine(contract(), systems(), SECRET), wms, shop, 0, prior)
+    [res] = result.changes.resolved
+    assert res.lag_seconds == 3000
+    health = result.targets[0].health
+    assert health.lag_samples == 2 and health.lag_p95 == 3000 and health.lag_p50 == 60

@@ -220,7 +220,7 @@ def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]
         for target in result.targets:
             for o in target.observations:
                 if o.lag_seconds is not None and o.source_updated_at is not None:
-                    exact_keys.add((o.target, o.key))
+                    exact_keys.add((o.target, o.key, o.source_updated_at))
                     ident = (result.contract, o.target, o.key, o.source_updated_at)
                     if ident not in seen:
                         seen.add(ident)
@@ -230,8 +230,8 @@ def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]
                     still_open[(result.contract, o.target, o.key)] = (since.date().isoformat(), o.age_seconds)
         for r in result.changes.resolved:
             still_open.pop((result.contract, r.target, r.key), None)
-            if (r.target, r.key) in exact_keys:
-                continue  # measured exactly above
+            if (r.target, r.key, r.source_updated_at) in exact_keys:
+                continue  # the same change, measured exactly above
             if r.kind in LAG_KINDS and r.source_updated_at is not None and not r.lag_is_lower_bound:
                 ident = (result.contract, r.target, r.key, r.source_updated_at)
                 if ident not in seen:
