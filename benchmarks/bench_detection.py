@@ -44,7 +44,8 @@ def main() -> None:
             f"seed={seed} wall_seconds={wall:.1f} probe_runs={d['probe_runs']} probe_errors={d['probe_errors']} "
             f"faults={card.faults} detected={card.detected} recall={card.recall} "
             f"median_time_to_breach_s={card.median_time_to_breach_s} false_breaches={card.false_breaches} "
-            f"lag_p95_error={card.lag_p95_error} api_share_max={card.api_share_max}"
+            f"lag_p95_error={card.lag_p95_error} lag_p95_goal_met={d['lag_p95_goal_met']} "
+            f"api_share_max={card.api_share_max}"
         )
         for row in d["fault_detail"]:
             if row["data_fault"] and row["broke_budget_at"] and not row["breach_at"]:

@@ -142,6 +142,8 @@ def build_scorecard(
         lag_p95_error=worst,
         api_share_max=max(shares.values(), default=0.0),
         details={
+            # The goal: within 15% or one probe interval of the truth, whichever is larger.
+            "lag_p95_goal_met": all(r["within_goal"] for r in lag_rows),
             "fault_detail": fault_rows,
             "false_breach_detail": false,
             "lag_p95_by_contract_day": lag_rows,
