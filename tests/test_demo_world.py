@@ -129,3 +129,21 @@ def test_same_seed_same_world(tmp_path: Path) -> None:
     assert [c.lag_seconds for c in a.truth.flows["stock"].changes] == [c.lag_seconds for c in b.truth.flows["stock"].changes]
     a.close()
     b.close()
+
+
+def test_a_wrong_value_written_by_the_sync_is_not_the_change_arriving(tmp_path: Path) -> None:
+    spec = FaultSpec("bug", "mapping_bug", timedelta(0), timedelta(hours=6), "", {"flow": "fulfilment"})
+    world = _world(tmp_path, [spec])
+    world.advance_to(START + timedelta(hours=5))
+    flow = world.truth.flows["fulfilment"]
+    wrong = [o for o in world.state.shopify.orders.values() if o.display_fulfillment_status == "PARTIALLY_FULFILLED"]
+    assert wrong
+    for order in wrong:
+        assert flow.behind_since(order.name) is not None
+        assert all(c.applied_at is None for c in flow.changes if c.key == order.name and c.changed_at >= START)
+    world.advance_to(START + timedelta(hours=7))  # fixed at +6 h, then backfilled
+    for order in wrong:
+        assert world.state.shopify.orders[order.name].display_fulfillment_status == "FULFILLED"
+        lags = [c.lag_seconds for c in flow.changes if c.key == order.name and c.changed_at >= START]
+        assert lags and all(lag is not None and lag > 0 for lag in lags)
+    world.close()

@@ -245,8 +245,9 @@ class DemoWorld:
 
         def land(t: datetime) -> None:
             if buggy and wrong is not None:
+                # A wrong value is not the change arriving: it stays pending (its true lag runs
+                # on until a correct write lands) and the target is wrong meanwhile.
                 wrong(t)
-                truth.applied(change, t)
                 truth.corrupted(key, t)
             else:
                 apply(t)
