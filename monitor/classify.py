@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.compare import EQUAL, Difference, UnreadableValue, build_comparator, field_risk_applies
+from monitor.compare import (
+    EQUAL,
+    Difference,
+    UnreadableValue,
+    build_comparator,
+    field_risk_applies,
+)
 from monitor.config.models import Contract, TargetEndpoint
 from monitor.keys import KeyMapper
 from monitor.results import FieldDiff, Kind, Observation, OpenDivergence, Stream

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any, ClassVar, Literal, Union
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from monitor.normalise import (
     Side,

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Generator
 from datetime import timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator

@@ -30,7 +30,13 @@ from typing import Any, NoReturn
 import httpx
 
 from monitor import __version__
-from monitor.errors import AuthError, ConnectorUnavailable, MalformedResponse, QueryError, RateLimited
+from monitor.errors import (
+    AuthError,
+    ConnectorUnavailable,
+    MalformedResponse,
+    QueryError,
+    RateLimited,
+)
 from monitor.results import ConnectorUsage
 from probes.base import ConnectorContext, EntityQuery, KeyListCache, Record
 from probes.http_fetch import Exchange, Transient, retry_after_seconds

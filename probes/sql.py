@@ -18,12 +18,23 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import exc as sa_exc
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from monitor.errors import ConnectorError, ConnectorUnavailable, QueryError
 from monitor.results import ConnectorUsage
 from monitor.units import TimeZoneName
-from probes.base import ConnectorContext, EntityQuery, Record, StrictModel, SystemConfigBase
+from probes.base import (
+    ConnectorContext,
+    EntityQuery,
+    Record,
+    StrictModel,
+    SystemConfigBase,
+)
 from probes.timestamps import parse_timestamp
 
 __all__ = ["SqlEntityConfig", "SqlSystemConfig", "SqlConnector"]

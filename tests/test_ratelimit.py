@@ -8,8 +8,6 @@ from probes.ratelimit import TokenBucket
 from tests.support import FakeClock
 
 
-
-
 def bucket(clock: FakeClock, rate: float, capacity: float) -> TokenBucket:
     return TokenBucket(rate, capacity, monotonic=clock.monotonic, sleep=clock.sleep)
 

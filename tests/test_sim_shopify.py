@@ -20,7 +20,15 @@ from monitor.clock import FixedClock
 from monitor.demo.sim.router import Router
 from monitor.demo.sim.shopify import ShopifySimulator, shopify_schema
 from monitor.demo.sim.shopify_objects import shopify_decimal, shopify_money
-from monitor.demo.sim.shopify_search import All, AnyOf, Not, Term, _tokens, exact_values, parse_search
+from monitor.demo.sim.shopify_search import (
+    All,
+    AnyOf,
+    Not,
+    Term,
+    _tokens,
+    exact_values,
+    parse_search,
+)
 from monitor.demo.state import Fulfillment, ShopCustomer, ShopOrder, Variant, WorldState
 from monitor.loopback import LoopbackRequest, LoopbackServer
 from probes.shopify_queries import (

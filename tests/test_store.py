@@ -26,7 +26,14 @@ from store_fixtures import (
 )
 
 from monitor.errors import StoreError
-from monitor.results import DivergenceChanges, FieldDiff, Kind, Outcome, Resolution, Stream
+from monitor.results import (
+    DivergenceChanges,
+    FieldDiff,
+    Kind,
+    Outcome,
+    Resolution,
+    Stream,
+)
 from monitor.store import Store
 from monitor.store import store as store_module
 from monitor.store.mapping import opened_row

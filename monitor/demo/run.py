@@ -25,14 +25,20 @@ from typing import Any
 from monitor.clock import Clock, FixedClock, ScaledClock
 from monitor.config import Config, load_config
 from monitor.demo.catalogue import load_catalogue
-from monitor.demo.faults import FaultSpec, live_timeline, week_timeline
+from monitor.demo.faults import FaultSpec, week_timeline
 from monitor.demo.scorecard import Scorecard, TruthPoint, build_scorecard
 from monitor.demo.sim.klaviyo import KlaviyoSimulator
 from monitor.demo.sim.mintsoft import MintsoftSimulator
 from monitor.demo.sim.router import Router
 from monitor.demo.sim.shopify import ShopifySimulator
 from monitor.demo.world import FLOWS, DemoWorld
-from monitor.loopback import Handler, InProcessTransport, LoopbackRequest, LoopbackResponse, LoopbackServer
+from monitor.loopback import (
+    Handler,
+    InProcessTransport,
+    LoopbackRequest,
+    LoopbackResponse,
+    LoopbackServer,
+)
 from monitor.results import ProbeResult
 from monitor.runner import Prober
 from monitor.store import Store

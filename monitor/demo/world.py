@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from functools import partial
 import math
 import random
 import sqlite3
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

@@ -8,8 +8,8 @@ Also the two read-side records the store returns where no result type fits:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from monitor.clock import ensure_utc
 from monitor.results import (
@@ -27,7 +27,12 @@ from monitor.results import (
     Stream,
     Verdict,
 )
-from monitor.store.models import DivergenceRow, HealthSnapshotRow, ObservationRow, ProbeRunRow
+from monitor.store.models import (
+    DivergenceRow,
+    HealthSnapshotRow,
+    ObservationRow,
+    ProbeRunRow,
+)
 
 __all__ = [
     "RunRecord",

@@ -41,7 +41,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from monitor.clock import Clock
-from monitor.demo.sim.ratelimits import STORM_RETRY_AFTER, TrafficCounters, Window, WindowLimiter
+from monitor.demo.sim.ratelimits import (
+    STORM_RETRY_AFTER,
+    TrafficCounters,
+    Window,
+    WindowLimiter,
+)
 from monitor.demo.sim.router import strip_prefix
 from monitor.demo.state import Profile, WorldState
 from monitor.loopback import LoopbackRequest, LoopbackResponse

@@ -37,7 +37,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.clock import Clock
-from monitor.demo.sim.ratelimits import STORM_RETRY_AFTER, TrafficCounters, Window, WindowLimiter
+from monitor.demo.sim.ratelimits import (
+    STORM_RETRY_AFTER,
+    TrafficCounters,
+    Window,
+    WindowLimiter,
+)
 from monitor.demo.sim.router import strip_prefix
 from monitor.demo.state import MINTSOFT_STATUSES, WmsOrder, WmsStock, WorldState
 from monitor.loopback import LoopbackRequest, LoopbackResponse

@@ -19,9 +19,9 @@ from monitor.demo.sim.shopify_objects import (
     Info,
     connection,
     customer_object,
+    epoch_seconds,
     gid_number,
     order_object,
-    epoch_seconds,
     variant_object,
 )
 from monitor.demo.sim.shopify_search import Field, Matcher, exact_values, parse_search
