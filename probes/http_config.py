@@ -34,6 +34,7 @@ from probes.http_paging import ChangedEndpoint, ListEndpoint, LookupEndpoint
 from probes.paths import JsonPath, compile_path
 
 __all__ = [
+    "service_url",
     "NoAuth",
     "BearerAuth",
     "BasicAuth",
@@ -143,14 +144,7 @@ class HttpSystemConfig(SystemConfigBase):
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"{value!r} is not a URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("base_url must be an http:// or https:// URL with a host")
-        if url.query or url.userinfo:
-            raise ValueError("base_url must not carry a query string or credentials; use auth")
+        service_url(value, "base_url", "auth")
         return value
 
     @model_validator(mode="after")
@@ -195,3 +189,17 @@ def build_auth(auth: NoAuth | BearerAuth | BasicAuth | HeaderAuth | QueryAuth) -
     if isinstance(auth, QueryAuth):
         return _QueryAuth(auth.name, auth.value.get_secret_value())
     return None
+
+
+def service_url(value: str, setting: str, credentials: str) -> httpx.URL:
+    """An http(s) URL with a host and no query string or credentials in it (those belong
+    in ``credentials``, where they are kept secret). Shared by every HTTP-based kind."""
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"{value!r} is not a URL") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"{setting} must be an http:// or https:// URL with a host")
+    if url.query or url.userinfo:
+        raise ValueError(f"{setting} must not carry a query string or credentials; use {credentials}")
+    return url

@@ -21,11 +21,10 @@ import ipaddress
 import re
 from typing import Literal
 
-import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from probes.base import StrictModel, SystemConfigBase
-from probes.http_config import RetryConfig
+from probes.http_config import RetryConfig, service_url
 from probes.shopify_queries import FIELDS, EntityType
 
 __all__ = ["ShopifyEntityConfig", "ShopifySystemConfig"]
@@ -77,14 +76,7 @@ class ShopifySystemConfig(SystemConfigBase):
     @field_validator("shop_url")
     @classmethod
     def _shop_url(cls, value: str) -> str:
-        try:
-            url = httpx.URL(value)
-        except httpx.InvalidURL as exc:
-            raise ValueError(f"{value!r} is not a URL") from exc
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("shop_url must be an https:// URL with a host, e.g. https://brand.myshopify.com")
-        if url.query or url.userinfo:
-            raise ValueError("shop_url must not carry a query string or credentials; use access_token")
+        url = service_url(value, "shop_url", "access_token")
         if url.scheme == "http" and not _loopback(url.host):
             raise ValueError("shop_url must be https:// (the access token must not travel in clear)")
         return value.rstrip("/")

@@ -172,7 +172,7 @@ def _broke_at(
     return None
 
 
-def _explained(b: Any, faults: list[FaultRecord], config: Config) -> bool:
+def _explained(b: _Breach, faults: list[FaultRecord], config: Config) -> bool:
     contract = config.contracts[b.contract]
     grace = contract.budget.latency + contract.sampling.every * (contract.budget.hold + 1)
     systems = {contract.source.system, *(t.system for t in contract.targets)}
@@ -180,7 +180,7 @@ def _explained(b: Any, faults: list[FaultRecord], config: Config) -> bool:
         window = f.start <= b.at <= f.end + grace
         if window and (f.contract, f.target) == (b.contract, b.target):
             return True
-        if window and b.kind == "probe_failing" and f.kind in ("outage", "rate_storm") and _system_of(f, config) in systems:
+        if window and b.kind == "probe_failing" and f.system in systems:
             return True
     return False
 
@@ -195,10 +195,6 @@ def _true_at(b: _Breach, truth_points: dict[tuple[str, str], list[TruthPoint]], 
         if point.at == b.at:
             return bool(point.population) and point.out_of_budget / point.population > drift
     return False
-
-
-def _system_of(fault: FaultRecord, config: Config) -> str:
-    return {"outage": "wms", "rate_storm": "crm"}.get(fault.kind, "")
 
 
 def _lag_accuracy(config: Config, truth: GroundTruth, results: list[ProbeResult]) -> list[dict[str, Any]]:

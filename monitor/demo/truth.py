@@ -43,6 +43,7 @@ class FaultRecord:
     description: str
     breach_kind: str  # the breach the monitor should raise: out_of_budget, conflict, schema_change, probe_failing
     keys: list[str] = field(default_factory=list)
+    system: str | None = None  # the system a protocol fault (outage, rate storm) hits
 
 
 class Flow:

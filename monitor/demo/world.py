@@ -419,6 +419,7 @@ class DemoWorld:
             self.state.faults.rate_storm.add(str(params["system"]))
         self.truth.faults.append(FaultRecord(
             spec.name, spec.kind, contract, target, at, at + spec.duration, spec.description, breach, keys,
+            system=str(params["system"]) if "system" in params else None,
         ))
 
     def _fault_end(self, spec: FaultSpec, at: datetime) -> None:
