@@ -22,6 +22,7 @@ from monitor.health import build_health, build_verdict
 from monitor.keys import KeyProtector, KeyRulesCompiled
 from monitor.results import (
     DivergenceChanges,
+    Health,
     Kind,
     Observation,
     OpenDivergence,
@@ -31,6 +32,7 @@ from monitor.results import (
     Resolution,
     Stream,
     TargetResult,
+    Verdict,
 )
 from monitor.sampling import draw_sample
 from probes.base import Connector, EntityQuery, Record, SystemConfigBase
@@ -151,7 +153,7 @@ class ProbeEngine:
             records = connector.read(spec.query, wanted)
         except ConnectorError as exc:
             health = build_health(contract, spec.system, now, [], [], error=exc)
-            verdict = build_verdict(contract, spec.system, health, prior.streaks.get(spec.system, {}))
+            verdict = self._verdict(spec.system, health, prior)
             return TargetResult(spec.system, [], health, verdict)
         by_key: dict[str, list[Record]] = defaultdict(list)
         for record in records:
@@ -171,7 +173,7 @@ class ProbeEngine:
             observations.append(obs)
             self._follow(obs, open_div, now, changes, resolutions)
         health = build_health(contract, spec.system, now, observations, resolutions)
-        verdict = build_verdict(contract, spec.system, health, prior.streaks.get(spec.system, {}))
+        verdict = self._verdict(spec.system, health, prior)
         return TargetResult(spec.system, observations, health, verdict)
 
     def _follow(
@@ -211,6 +213,11 @@ class ProbeEngine:
             changes.resolved.append(resolution)
         # unreadable: the record cannot be judged; an open divergence stays open.
 
+    def _verdict(self, target: str, health: Health, prior: PriorState) -> Verdict:
+        return build_verdict(
+            self.contract, target, health, prior.streaks.get(target, {}), prior.evidence.get(target, (0, 0))
+        )
+
     def _failed(
         self,
         started: datetime,
@@ -222,7 +229,7 @@ class ProbeEngine:
         targets = []
         for spec in self.targets:
             health = build_health(self.contract, spec.system, started, [], [], error=exc)
-            verdict = build_verdict(self.contract, spec.system, health, prior.streaks.get(spec.system, {}))
+            verdict = self._verdict(spec.system, health, prior)
             targets.append(TargetResult(spec.system, [], health, verdict))
         return ProbeResult(
             contract=self.contract.contract,

@@ -19,9 +19,9 @@ from monitor.results import (
     Stream,
     Verdict,
 )
-from monitor.stats import censored_quantile, wilson_interval
+from monitor.stats import binomial_upper_tail, censored_quantile, wilson_interval
 
-__all__ = ["build_health", "build_verdict"]
+__all__ = ["build_health", "build_verdict", "lag_samples"]
 
 # Conditions that breach at once, whatever the contract's hold: a critical field
 # written by a system that does not own it is never "in flight".
@@ -52,17 +52,7 @@ def build_health(
             at_risk[risk] += 1
     # Lag: in-sync samples and resolved divergences are measured; open stale or
     # missing records are censored at their age (the lag will be at least that).
-    exact = [o.lag_seconds for o in observations if o.lag_seconds is not None]
-    # Only a stale or missing record that caught up measured a sync's lag; a duplicate
-    # removed or a conflict overwritten did not.
-    # A record caught up and carrying both timestamps already gave an exact sample (ut - us);
-    # its resolution's coarser upper bound would count it twice.
-    # (A resolution of an older change, lost and then superseded, is a different change: kept.)
-    measured = {(o.key, o.source_updated_at) for o in observations if o.lag_seconds is not None}
-    exact += [
-        r.lag_seconds for r in resolutions
-        if r.kind in LAG_KINDS and (r.key, r.source_updated_at) not in measured
-    ]
+    exact = lag_samples(observations, resolutions)
     censored = [
         o.age_seconds
         for o in observations
@@ -102,14 +92,45 @@ def build_health(
     )
 
 
-def build_verdict(contract: Contract, target: str, health: Health, prior_streaks: Mapping[str, int]) -> Verdict:
+def lag_samples(observations: Sequence[Observation], resolutions: Sequence[Resolution]) -> list[float]:
+    """The run's lag measurements for one target: one per source change that arrived."""
+    exact = [o.lag_seconds for o in observations if o.lag_seconds is not None]
+    # Only a stale or missing record that caught up measured a sync's lag; a duplicate
+    # removed or a conflict overwritten did not.
+    # A record caught up and carrying both timestamps already gave an exact sample (ut - us);
+    # its resolution's coarser upper bound would count it twice.
+    # (A resolution of an older change, lost and then superseded, is a different change: kept.)
+    measured = {(o.key, o.source_updated_at) for o in observations if o.lag_seconds is not None}
+    exact += [
+        r.lag_seconds for r in resolutions
+        if r.kind in LAG_KINDS and (r.key, r.source_updated_at) not in measured
+    ]
+    return exact
+
+
+def build_verdict(
+    contract: Contract,
+    target: str,
+    health: Health,
+    prior_streaks: Mapping[str, int],
+    prior_evidence: tuple[int, int] = (0, 0),
+) -> Verdict:
     """Conditions of this run, how long each has held, and which are breaches after ``hold``.
+
+    Out of budget breaches when the ratio has been above the drift budget for ``hold``
+    runs *and* the runs of that streak, pooled, make it unlikely that the true share is
+    within budget: the one-sided binomial test at the budget's ``confidence``. A true
+    share just under the budget reads above it in a run or two now and then (a sample
+    of 100 out of 300 SKUs); a share above it keeps reading above it, and the pooled
+    count soon leaves no doubt.
 
     A skipped run (nothing to sample) leaves the streaks as they were, and a
     failed probe counts only towards ``probe_failing``: neither is evidence that
     the data got better or worse.
     """
-    hold = contract.budget.hold
+    budget = contract.budget
+    hold = budget.hold
+    evidence = prior_evidence
     if health.outcome is Outcome.SKIPPED:
         streaks = dict(prior_streaks)
         conditions: tuple[BreachKind, ...] = ()
@@ -120,15 +141,33 @@ def build_verdict(contract: Contract, target: str, health: Health, prior_streaks
     else:
         active: list[BreachKind] = []
         ratio = health.out_of_budget_ratio
-        if ratio is not None and ratio > contract.budget.drift:
+        if ratio is not None and ratio > budget.drift:
             active.append(BreachKind.OUT_OF_BUDGET)
+            held = prior_evidence if prior_streaks.get(BreachKind.OUT_OF_BUDGET.value, 0) else (0, 0)
+            evidence = (held[0] + health.sampled, held[1] + health.out_of_budget)
+        else:
+            evidence = (0, 0)
         if health.critical_conflicts:
             active.append(BreachKind.CONFLICT)
         if health.unreadable:
             active.append(BreachKind.SCHEMA_CHANGE)
         conditions = tuple(active)
         streaks = {k.value: (prior_streaks.get(k.value, 0) + 1 if k in active else 0) for k in BreachKind}
-    breaching = tuple(
-        k for k in BreachKind if streaks.get(k.value, 0) >= (1 if k in _IMMEDIATE else hold)
+    p_value = binomial_upper_tail(evidence[1], evidence[0], budget.drift) if evidence[0] else None
+
+    def breaches(kind: BreachKind) -> bool:
+        if streaks.get(kind.value, 0) < (1 if kind in _IMMEDIATE else hold):
+            return False
+        if kind is BreachKind.OUT_OF_BUDGET:
+            return p_value is not None and p_value < 1 - budget.confidence
+        return True
+
+    return Verdict(
+        target=target,
+        conditions=conditions,
+        streaks=streaks,
+        breaching=tuple(k for k in BreachKind if breaches(k)),
+        hold=hold,
+        evidence=evidence,
+        p_value=p_value,
     )
-    return Verdict(target=target, conditions=conditions, streaks=streaks, breaching=breaching, hold=hold)

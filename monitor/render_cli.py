@@ -99,14 +99,23 @@ def print_probe(console: Console, result: ProbeResult, contract: Contract) -> No
         if v.breaching:
             reasons = [
                 f"{k.value} (a critical field: at once)" if k is BreachKind.CONFLICT
+                else f"{k.value} (held {v.streaks.get(k.value, 0)} runs, hold {v.hold}; "
+                f"{v.evidence[1]}/{v.evidence[0]} pooled, p = {v.p_value:.2g})" if k is BreachKind.OUT_OF_BUDGET
                 else f"{k.value} (held {v.streaks.get(k.value, 0)} runs, hold {v.hold})"
                 for k in v.breaching
             ]
             console.print(f"  [red bold]BREACH[/]: {'; '.join(reasons)}", highlight=False)
         elif v.conditions:
+            held = max(v.streaks.get(k.value, 0) for k in v.conditions)
+            if held >= v.hold and BreachKind.OUT_OF_BUDGET in v.conditions:
+                n, o = v.evidence
+                wait = (f"held {held} runs, but {o}/{n} = {o / n:.1%} pooled could still be a share within "
+                        f"the {budget.drift:.2%} budget (p = {v.p_value:.2g}; a breach needs it below "
+                        f"{1 - budget.confidence:.2g})")
+            else:
+                wait = f"{held} of {v.hold} runs before a breach"
             console.print(
-                f"  [yellow]out of budget this run[/]: {', '.join(k.value for k in v.conditions)} "
-                f"({max(v.streaks.get(k.value, 0) for k in v.conditions)} of {v.hold} runs before a breach)",
+                f"  [yellow]out of budget this run[/]: {', '.join(k.value for k in v.conditions)} ({wait})",
                 highlight=False,
             )
         else:

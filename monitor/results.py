@@ -213,6 +213,10 @@ class Verdict:
     streaks: dict[str, int]  # consecutive runs each condition has held, this one included
     breaching: tuple[BreachKind, ...]  # conditions held for at least ``hold`` runs
     hold: int
+    # Pooled (sampled, out of budget) over the current out-of-budget streak, this run included,
+    # and how likely that count would be if the true share were exactly the budget.
+    evidence: tuple[int, int] = (0, 0)
+    p_value: float | None = None
 
 
 @dataclass(slots=True)
@@ -256,4 +260,5 @@ class PriorState:
 
     open: dict[tuple[str, str], OpenDivergence] = field(default_factory=dict)  # (target, key)
     streaks: dict[str, dict[str, int]] = field(default_factory=dict)  # target -> condition -> runs
+    evidence: dict[str, tuple[int, int]] = field(default_factory=dict)  # target -> pooled (sampled, oob)
     last_run_at: datetime | None = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from monitor.results import Interval
 
-__all__ = ["wilson_interval", "CensoredQuantile", "censored_quantile"]
+__all__ = ["wilson_interval", "binomial_upper_tail", "CensoredQuantile", "censored_quantile"]
 
 _Z95 = 1.959963984540054
 
@@ -33,6 +33,35 @@ def wilson_interval(successes: int, n: int, z: float = _Z95) -> Interval | None:
     low = 0.0 if successes == 0 else max(0.0, centre - half)
     high = 1.0 if successes == n else min(1.0, centre + half)
     return Interval(low, high)
+
+
+def binomial_upper_tail(successes: int, n: int, p: float) -> float:
+    """P(X >= successes) for X ~ Binomial(n, p): how likely this many (or more) out-of-budget
+    records in ``n`` would be if the true share were exactly ``p``.
+
+    Summed in log space from ``successes`` upwards, stopping once the terms no longer
+    count, so it stays exact and cheap for the long streaks (tens of thousands of
+    samples) where ``math.comb`` would overflow a float.
+    """
+    if not 0 <= p <= 1:
+        raise ValueError("p must be between 0 and 1")
+    if successes <= 0:
+        return 1.0
+    if successes > n:
+        return 0.0
+    if p == 0:
+        return 0.0
+    if p == 1:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n_fact = math.lgamma(n + 1)
+    total = 0.0
+    for i in range(successes, n + 1):
+        term = math.exp(log_n_fact - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        total += term
+        if i > n * p and term < 1e-17 * total:
+            break
+    return min(1.0, total)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,11 +41,21 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 class Budget(StrictModel):
     """How stale a record may get (``latency``), the share of records allowed out of
-    that budget (``drift``), and for how many consecutive runs before it is a breach."""
+    that budget (``drift``), for how many consecutive runs before it is a breach
+    (``hold``), and how sure the pooled samples of those runs must make us that the
+    true share is above the budget (``confidence``; 0 trusts the point estimates alone)."""
 
     latency: Duration
     drift: Share
     hold: Runs = 2
+    confidence: Share = 0.95
+
+    @field_validator("confidence")
+    @classmethod
+    def _below_certainty(cls, value: float) -> float:
+        if value >= 1:
+            raise ValueError("confidence must be below 100% (no sample makes us certain); e.g. 95%, or 0% to turn the test off")
+        return value
 
 
 class Sampling(StrictModel):
@@ -220,11 +230,21 @@ class Defaults(StrictModel):
     sampling: dict[str, object] = Field(default_factory=dict)
 
 
+class Service(StrictModel):
+    """``syncwatch run``: where it serves /metrics, the status page and the health endpoints."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=9873, ge=0, le=65535)
+    workers: int = Field(default=8, ge=1, le=64, description="probe runs at once (different contracts)")
+    watch: Duration = timedelta(seconds=10)
+
+
 class Settings(StrictModel):
     """The top of syncwatch.yaml, apart from ``systems`` (validated per kind)."""
 
     version: Literal[1] = 1
     storage: Storage = Storage()
+    service: Service = Service()
     owners: str = "rules/owners.yaml"
     contracts: str = "rules/contracts"
     defaults: Defaults = Defaults()

@@ -26,7 +26,7 @@ from monitor.clock import Clock, FixedClock, ScaledClock
 from monitor.config import Config, load_config
 from monitor.demo.catalogue import load_catalogue
 from monitor.demo.faults import FaultSpec, week_timeline
-from monitor.demo.scorecard import Scorecard, TruthPoint, build_scorecard
+from monitor.demo.scorecard import Scorecard, TruthPoint, build_scorecard, write_truth_points
 from monitor.demo.sim.klaviyo import KlaviyoSimulator
 from monitor.demo.sim.mintsoft import MintsoftSimulator
 from monitor.demo.sim.router import Router
@@ -215,6 +215,7 @@ def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[Fault
         card = build_scorecard(session.config, session.world.truth, session.truth_points, session.results,
                                session.rate_limits_per_minute(), session.protocol())
         session.world.truth.write(out_dir / "truth.json")
+        write_truth_points(out_dir / "truth_points.json", session.truth_points)
     card.details["seed"] = seed
     card.details["simulated"] = {"start": start.isoformat(), "end": (start + duration).isoformat()}
     (out_dir / "scorecard.json").write_text(json.dumps(card.to_json(), indent=2))

@@ -3,17 +3,19 @@ lag accuracy and API share. The one place these figures are computed."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
 from monitor.demo.truth import FaultRecord, GroundTruth
 from monitor.results import LAG_KINDS, ProbeResult
 
-__all__ = ["TruthPoint", "Scorecard", "build_scorecard", "DATA_FAULTS"]
+__all__ = ["TruthPoint", "Scorecard", "build_scorecard", "write_truth_points", "DATA_FAULTS"]
 
 # Faults that make data wrong (what a budget is about), as opposed to faults that stop us seeing.
 DATA_FAULTS = frozenset({"delay", "drop", "rogue_writer", "mapping_bug", "duplicates", "schema_change"})
@@ -28,6 +30,17 @@ class TruthPoint:
     at: datetime
     out_of_budget: int
     population: int
+
+
+def write_truth_points(path: Path, points: dict[tuple[str, str], list[TruthPoint]]) -> None:
+    """The true out-of-budget count at every probe, so any breach rule can be scored offline."""
+    rows = [
+        {"contract": contract, "target": target, "at": p.at.isoformat(), "out_of_budget": p.out_of_budget,
+         "population": p.population}
+        for (contract, target), series in sorted(points.items())
+        for p in series
+    ]
+    path.write_text(json.dumps(rows, indent=0))
 
 
 @dataclass
