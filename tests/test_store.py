@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import socket
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +28,7 @@ from store_fixtures import (
 
 from monitor.errors import StoreError
 from monitor.results import (
+    ConnectorUsage,
     DivergenceChanges,
     FieldDiff,
     Kind,
@@ -36,7 +38,7 @@ from monitor.results import (
 )
 from monitor.store import Store
 from monitor.store import store as store_module
-from monitor.store.mapping import opened_row
+from monitor.store.mapping import opened_values
 from monitor.store.models import Base
 
 BST = timezone(timedelta(hours=1), "BST")
@@ -141,6 +143,27 @@ def test_time_filters_compare_instants_whatever_the_zone(store: Store) -> None:
     assert record.health.at.tzinfo == UTC
 
 
+def test_json_values_read_back_identical_unicode_floats_and_all(store: Store) -> None:
+    awkward = ("é ü ß – ‘quoted’ \"escaped\" \\ 😀 \u2028 null", "a\tb")
+    floats = (0.1 + 0.2, 1e300, 5e-324, -0.0, 2.500000057220459, 1e16, 123456789.123)
+    result = make_result(
+        T0,
+        [obs(WMS, "SKU-é", key_display="Ünïcødé 😀", problems=awkward, fields=("prix_€", "null"))],
+    )
+    result.sampled_by_stream = {"récent": 2**63 - 1, "uniform": -(2**63)}
+    result.usage = [
+        ConnectorUsage(f"système-{i}", i, {"200": i, "429": 0}, waited_seconds=f, cost_points=-f)
+        for i, f in enumerate(floats)
+    ]
+
+    run_id = store.record(result)
+
+    [run] = store.runs(CONTRACT)
+    assert (run.sampled_by_stream, run.usage) == (result.sampled_by_stream, result.usage)
+    assert math.copysign(1.0, run.usage[3].waited_seconds) == -1.0  # -0.0 stays negative
+    assert store.observations(run_id) == result.targets[0].observations
+
+
 # -- divergences and what the engine remembers ------------------------------------------------
 
 
@@ -183,8 +206,9 @@ def test_at_most_one_open_divergence_per_key(store: Store) -> None:
     assert (only.first_seen, only.last_seen, only.kind) == (T0, LATER, Kind.MISSING)
 
     # The partial unique index is the backstop below the store's own rule.
-    with pytest.raises(IntegrityError), Session(store.engine) as session, session.begin():
-        session.add(opened_row(CONTRACT, again))
+    divergences = Base.metadata.tables["divergences"]
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(sa.insert(divergences), opened_values(CONTRACT, again))
 
 
 def test_a_key_resolved_and_opened_again_in_one_run_is_two_rows(store: Store) -> None:
@@ -207,6 +231,24 @@ def test_a_resolution_never_seen_open_is_still_recorded(store: Store) -> None:
 
     assert store.resolutions(CONTRACT, since=T0) == [closing]
     assert store.open_divergences(CONTRACT) == []
+
+
+def test_an_update_of_a_key_not_open_opens_it_and_repeats_merge(store: Store) -> None:
+    early = opened("SKU-1", LATER, first_seen=T0, fields=("price",))
+    late = opened("SKU-1", LATER + timedelta(minutes=5), kind=Kind.CONFLICT)
+    changes = DivergenceChanges(opened=[late], updated=[early, opened("SKU-2", LATER)])
+
+    store.record(make_result(LATER, [], targets=(WMS,), changes=changes))
+
+    [one, two] = store.open_divergences(CONTRACT)
+    assert (one.key, one.first_seen, one.last_seen, one.kind, one.fields) == (
+        "SKU-1",
+        T0,
+        LATER + timedelta(minutes=5),
+        Kind.CONFLICT,
+        ("available",),
+    )
+    assert two == opened("SKU-2", LATER)
 
 
 def test_streaks_are_carried_per_target_from_the_latest_snapshot(store: Store) -> None:
@@ -262,9 +304,9 @@ def test_a_failure_after_some_inserts_leaves_no_half_written_run(
     )
     observations_seen: list[int | None] = []
 
-    def fail_midway(session: Session, contract: str, changes: DivergenceChanges) -> None:
+    def fail_midway(conn: sa.Connection, contract: str, changes: DivergenceChanges) -> None:
         count = sa.select(sa.func.count()).select_from(Base.metadata.tables["observations"])
-        observations_seen.append(session.scalar(count))
+        observations_seen.append(conn.scalar(count))
         raise OperationalError("UPDATE divergences ...", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(store_module, "apply_changes", fail_midway)

@@ -6,9 +6,11 @@ messages that never show the URL's password.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
@@ -22,6 +24,7 @@ __all__ = [
     "create_store_engine",
     "upgrade_to_head",
     "describe_error",
+    "dumps_json",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,6 +32,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000  # writers wait this long for a lock instead of failing at once
 POSTGRES_CONNECT_TIMEOUT_S = 10  # libpq waits for the OS (minutes) without one
 MIGRATION_LOCK_ID = 0x73796E6377617463  # "syncwatc": the advisory lock held while migrating
+ORJSON_AS_STDLIB = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def create_store_engine(url: URL) -> Engine:
@@ -38,10 +42,31 @@ def create_store_engine(url: URL) -> Engine:
         _ensure_sqlite_directory(url)
     elif url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    engine = create_engine(
+        url, pool_pre_ping=True, connect_args=connect_args, json_serializer=dumps_json
+    )
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def dumps_json(value: Any) -> str:
+    """JSON column values as text: orjson, or the standard library where orjson would differ.
+
+    orjson refuses dict keys that are not exactly ``str`` and integers beyond 64 bits,
+    writes NaN and infinities as ``null`` and would write datetimes and dataclasses,
+    which ``json.dumps`` refuses. Such values (refused here, or ``null`` in the output)
+    go through ``json.dumps`` as before, so every value reads back the same.
+    """
+    if not value and type(value) is list:  # most observations: no diffs, no problems
+        return "[]"
+    try:
+        text = orjson.dumps(value, option=ORJSON_AS_STDLIB)
+    except TypeError:
+        return json.dumps(value)
+    if b"null" in text:
+        return json.dumps(value)
+    return text.decode()
 
 
 def _ensure_sqlite_directory(url: URL) -> None:

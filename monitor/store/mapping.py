@@ -1,5 +1,8 @@
 """Translate between the result dataclasses (``monitor.results``) and the store's rows, both ways.
 
+Writes go out as column values (dicts) for Core inserts and updates; reads come back
+as ORM rows.
+
 Also the two read-side records the store returns where no result type fits:
 ``RunRecord`` (a probe run without its observations) and ``HealthRecord``
 (a health snapshot with the verdict recorded beside it).
@@ -37,16 +40,16 @@ from monitor.store.models import (
 __all__ = [
     "RunRecord",
     "HealthRecord",
-    "run_row",
-    "observation_row",
+    "run_values",
+    "observation_values",
     "observation_from_row",
-    "snapshot_row",
+    "snapshot_values",
     "health_from_row",
     "verdict_from_row",
-    "opened_row",
+    "opened_values",
     "apply_update",
-    "apply_resolution",
-    "resolved_row",
+    "resolution_values",
+    "resolved_values",
     "open_from_row",
     "resolution_from_row",
     "run_from_row",
@@ -80,17 +83,18 @@ class HealthRecord:
 # -- probe runs ---------------------------------------------------------------------------
 
 
-def run_row(result: ProbeResult) -> ProbeRunRow:
-    return ProbeRunRow(
-        contract=result.contract,
-        started_at=result.started_at,
-        finished_at=result.finished_at,
-        outcome=str(result.outcome),
-        error_reason=result.error_reason,
-        error=result.error,
-        sampled_by_stream=dict(result.sampled_by_stream),
-        usage=[asdict(usage) for usage in result.usage],
-    )
+def run_values(result: ProbeResult) -> dict[str, Any]:
+    """Column values of a probe run, for an insert that returns its id."""
+    return {
+        "contract": result.contract,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "outcome": str(result.outcome),
+        "error_reason": result.error_reason,
+        "error": result.error,
+        "sampled_by_stream": dict(result.sampled_by_stream),
+        "usage": [asdict(usage) for usage in result.usage],
+    }
 
 
 def run_from_row(row: ProbeRunRow) -> RunRecord:
@@ -110,31 +114,27 @@ def run_from_row(row: ProbeRunRow) -> RunRecord:
 # -- observations -------------------------------------------------------------------------
 
 
-def observation_row(run_id: int, contract: str, obs: Observation) -> ObservationRow:
-    return ObservationRow(**observation_values(run_id, contract, obs))
-
-
 def observation_values(run_id: int, contract: str, obs: Observation) -> dict[str, Any]:
-    """Column values of one observation, for a bulk insert of a run's observations."""
-    return dict(
-        run_id=run_id,
-        contract=contract,
-        target=obs.target,
-        key=obs.key,
-        key_display=obs.key_display,
-        stream=str(obs.stream),
-        kind=str(obs.kind),
-        observed_at=obs.observed_at,
-        fields=[diff.field for diff in obs.diffs],
-        diffs=[asdict(diff) for diff in obs.diffs],
-        source_updated_at=obs.source_updated_at,
-        target_updated_at=obs.target_updated_at,
-        age_seconds=obs.age_seconds,
-        age_is_lower_bound=obs.age_is_lower_bound,
-        out_of_budget=obs.out_of_budget,
-        lag_seconds=obs.lag_seconds,
-        problems=list(obs.problems),
-    )
+    """Column values of one observation, for one insert of all a run's observations."""
+    return {
+        "run_id": run_id,
+        "contract": contract,
+        "target": obs.target,
+        "key": obs.key,
+        "key_display": obs.key_display,
+        "stream": str(obs.stream),
+        "kind": str(obs.kind),
+        "observed_at": obs.observed_at,
+        "fields": [diff.field for diff in obs.diffs],
+        "diffs": [asdict(diff) for diff in obs.diffs],
+        "source_updated_at": obs.source_updated_at,
+        "target_updated_at": obs.target_updated_at,
+        "age_seconds": obs.age_seconds,
+        "age_is_lower_bound": obs.age_is_lower_bound,
+        "out_of_budget": obs.out_of_budget,
+        "lag_seconds": obs.lag_seconds,
+        "problems": list(obs.problems),
+    }
 
 
 def observation_from_row(row: ObservationRow) -> Observation:
@@ -159,9 +159,10 @@ def observation_from_row(row: ObservationRow) -> Observation:
 # -- health snapshots ---------------------------------------------------------------------
 
 
-def snapshot_row(run_id: int, contract: str, health: Health, verdict: Verdict) -> HealthSnapshotRow:
+def snapshot_values(run_id: int, contract: str, health: Health, verdict: Verdict) -> dict[str, Any]:
+    """Column values of one target's health snapshot and verdict."""
     drift, oob = health.drift_interval, health.out_of_budget_interval
-    return HealthSnapshotRow(
+    return dict(
         run_id=run_id,
         contract=contract,
         target=health.target,
@@ -190,7 +191,7 @@ def snapshot_row(run_id: int, contract: str, health: Health, verdict: Verdict) -
         error=health.error,
         error_reason=health.error_reason,
         conditions=[str(condition) for condition in verdict.conditions],
-        streaks=dict(verdict.streaks),
+        streaks=_streaks_json(verdict),
         breaching=[str(condition) for condition in verdict.breaching],
         hold=verdict.hold,
     )
@@ -229,75 +230,108 @@ def health_from_row(row: HealthSnapshotRow) -> Health:
     )
 
 
+# The verdict's evidence (pooled sampled and out-of-budget counts over the out-of-budget streak)
+# rides in the snapshot's streaks JSON under a key no condition can have: no schema change.
+_EVIDENCE = "_evidence"
+
+
+def _streaks_json(verdict: Verdict) -> dict[str, Any]:
+    streaks: dict[str, Any] = dict(verdict.streaks)
+    if verdict.evidence != (0, 0):
+        streaks[_EVIDENCE] = [verdict.evidence[0], verdict.evidence[1], verdict.p_value]
+    return streaks
+
+
+def split_streaks(stored: dict[str, Any]) -> tuple[dict[str, int], tuple[int, int], float | None]:
+    """Streaks, evidence and its p-value from a snapshot's streaks JSON."""
+    streaks = {k: int(v) for k, v in stored.items() if k != _EVIDENCE}
+    evidence = stored.get(_EVIDENCE)
+    if not evidence:
+        return streaks, (0, 0), None
+    p_value = float(evidence[2]) if len(evidence) > 2 and evidence[2] is not None else None
+    return streaks, (int(evidence[0]), int(evidence[1])), p_value
+
+
 def verdict_from_row(row: HealthSnapshotRow) -> Verdict:
+    streaks, evidence, p_value = split_streaks(dict(row.streaks))
     return Verdict(
         target=row.target,
         conditions=tuple(BreachKind(condition) for condition in row.conditions),
-        streaks=dict(row.streaks),
+        streaks=streaks,
         breaching=tuple(BreachKind(condition) for condition in row.breaching),
         hold=row.hold,
+        evidence=evidence,
+        p_value=p_value,
     )
 
 
 # -- divergences --------------------------------------------------------------------------
 
 
-def opened_row(contract: str, div: OpenDivergence) -> DivergenceRow:
-    return DivergenceRow(
-        contract=contract,
-        target=div.target,
-        key=div.key,
-        key_display=div.key_display,
-        kind=str(div.kind),
-        first_seen=div.first_seen,
-        last_seen=div.last_seen,
-        source_updated_at=div.source_updated_at,
-        fields=list(div.fields),
-        resolved_at=None,
-        lag_seconds=None,
-        resolution_seconds=None,
-        lag_is_lower_bound=False,
-    )
+def opened_values(contract: str, div: OpenDivergence) -> dict[str, Any]:
+    """Column values of a divergence seen open for the first time."""
+    return {
+        "contract": contract,
+        "target": div.target,
+        "key": div.key,
+        "key_display": div.key_display,
+        "kind": str(div.kind),
+        "first_seen": div.first_seen,
+        "last_seen": div.last_seen,
+        "source_updated_at": div.source_updated_at,
+        "fields": list(div.fields),
+        "resolved_at": None,
+        "lag_seconds": None,
+        "resolution_seconds": None,
+        "lag_is_lower_bound": False,
+    }
 
 
-def apply_update(row: DivergenceRow, div: OpenDivergence) -> None:
-    """Carry a newer sighting into an open row; the earlier first sighting is kept."""
-    row.first_seen = min(row.first_seen, ensure_utc(div.first_seen))
-    row.last_seen = max(row.last_seen, ensure_utc(div.last_seen))
-    row.kind = str(div.kind)
-    row.key_display = div.key_display
-    row.fields = list(div.fields)
-    row.source_updated_at = div.source_updated_at
+def apply_update(values: dict[str, Any], div: OpenDivergence) -> None:
+    """Carry a newer sighting into an open row's values; the earlier first sighting is kept.
+
+    ``values`` holds at least the row's ``first_seen`` and ``last_seen``; the columns
+    a sighting changes are set.
+    """
+    values["first_seen"] = min(ensure_utc(values["first_seen"]), ensure_utc(div.first_seen))
+    values["last_seen"] = max(ensure_utc(values["last_seen"]), ensure_utc(div.last_seen))
+    values["kind"] = str(div.kind)
+    values["key_display"] = div.key_display
+    values["fields"] = list(div.fields)
+    values["source_updated_at"] = div.source_updated_at
 
 
-def apply_resolution(row: DivergenceRow, res: Resolution) -> None:
-    row.resolved_at = res.resolved_at
-    row.lag_seconds = res.lag_seconds
-    row.resolution_seconds = res.resolution_seconds
-    row.lag_is_lower_bound = res.lag_is_lower_bound
-    row.source_updated_at = res.source_updated_at
+def resolution_values(res: Resolution) -> dict[str, Any]:
+    """The column values that close an open divergence."""
+    return {
+        "resolved_at": res.resolved_at,
+        "lag_seconds": res.lag_seconds,
+        "resolution_seconds": res.resolution_seconds,
+        "lag_is_lower_bound": res.lag_is_lower_bound,
+        "source_updated_at": res.source_updated_at,
+    }
 
 
-def resolved_row(contract: str, res: Resolution) -> DivergenceRow:
+def resolved_values(contract: str, res: Resolution) -> dict[str, Any]:
     """A resolution of a divergence the store never saw open: recorded closed, so reports count it.
 
     Its last divergent sighting is where the lag interval starts: ``resolved_at - resolution``.
     """
-    return DivergenceRow(
-        contract=contract,
-        target=res.target,
-        key=res.key,
-        key_display=res.key_display,
-        kind=str(res.kind),
-        first_seen=res.first_seen,
-        last_seen=res.resolved_at - timedelta(seconds=res.resolution_seconds),
-        source_updated_at=res.source_updated_at,
-        fields=[],
-        resolved_at=res.resolved_at,
-        lag_seconds=res.lag_seconds,
-        resolution_seconds=res.resolution_seconds,
-        lag_is_lower_bound=res.lag_is_lower_bound,
-    )
+    return {
+        "contract": contract,
+        "target": res.target,
+        "key": res.key,
+        "key_display": res.key_display,
+        "kind": str(res.kind),
+        "first_seen": res.first_seen,
+        "last_seen": res.resolved_at - timedelta(seconds=res.resolution_seconds),
+        "source_updated_at": res.source_updated_at,
+        "fields": [],
+        "resolved_at": res.resolved_at,
+        "lag_seconds": res.lag_seconds,
+        "resolution_seconds": res.resolution_seconds,
+        "lag_is_lower_bound": res.lag_is_lower_bound,
+    }
 
 
 def open_from_row(row: DivergenceRow) -> OpenDivergence:

@@ -8,6 +8,7 @@ fields that differed, and keys are stored in the form the engine compares them i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,6 +70,17 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, one step from datetime to the text SQLAlchemy's ``DATETIME`` stores.
+
+        The same text as ``process_bind_param`` followed by that type's default storage
+        format (``2025-03-03 09:00:00.000000``, always with microseconds), at a fraction
+        of the cost: a run binds some 300 datetimes. Other backends are left as they are.
+        """
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_datetime_text
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -82,6 +94,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _sqlite_datetime_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # taken to be UTC already
+        return value.isoformat(" ", "microseconds")
+    # Cheaper than .replace(tzinfo=None): cut the "+00:00" that UTC values end with.
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
 
 
 class Base(DeclarativeBase):

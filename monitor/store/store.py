@@ -14,10 +14,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from alembic.util import CommandError
-from sqlalchemy import delete, func, insert, make_url, select
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy import bindparam, delete, func, insert, make_url, select, update
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -35,21 +36,23 @@ from monitor.store.connect import create_store_engine, describe_error, upgrade_t
 from monitor.store.mapping import (
     HealthRecord,
     RunRecord,
-    apply_resolution,
     apply_update,
     health_from_row,
     observation_from_row,
     observation_values,
     open_from_row,
-    opened_row,
+    opened_values,
     resolution_from_row,
-    resolved_row,
+    resolution_values,
+    resolved_values,
     run_from_row,
-    run_row,
-    snapshot_row,
+    run_values,
+    snapshot_values,
+    split_streaks,
     verdict_from_row,
 )
 from monitor.store.models import (
+    Base,
     DivergenceRow,
     HealthSnapshotRow,
     MetaRow,
@@ -58,6 +61,11 @@ from monitor.store.models import (
 )
 
 __all__ = ["Store"]
+
+RUNS = Base.metadata.tables[ProbeRunRow.__tablename__]
+OBSERVATIONS = Base.metadata.tables[ObservationRow.__tablename__]
+SNAPSHOTS = Base.metadata.tables[HealthSnapshotRow.__tablename__]
+DIVERGENCES = Base.metadata.tables[DivergenceRow.__tablename__]
 
 KEY_SECRET = "key_secret"
 KEY_SECRET_BYTES = 32
@@ -172,22 +180,26 @@ class Store:
         on any failure nothing is.
         """
         doing = f"record the run of {result.contract!r} started {result.started_at.isoformat()}"
-        with self._errors(doing), Session(self._engine) as session, session.begin():
-            run = run_row(result)
-            session.add(run)
-            session.flush()  # gives the run its id
-            rows = [
-                observation_values(run.id, result.contract, obs)
+        with self._errors(doing), self._engine.begin() as conn:
+            # Core statements: the ORM's unit of work cost more than the writes themselves.
+            key = conn.execute(insert(RUNS), run_values(result)).inserted_primary_key
+            assert key is not None  # a single-row insert always reports its key
+            run_id: int = key[0]
+            observations = [
+                observation_values(run_id, result.contract, obs)
                 for target in result.targets
                 for obs in target.observations
             ]
-            if rows:  # one executemany: a run holds hundreds of observations
-                session.execute(insert(ObservationRow), rows)
-            for target in result.targets:
-                session.add(snapshot_row(run.id, result.contract, target.health, target.verdict))
-            session.flush()
-            apply_changes(session, result.contract, result.changes)
-            return run.id
+            if observations:  # one executemany: a run holds hundreds of observations
+                conn.execute(insert(OBSERVATIONS), observations)
+            snapshots = [
+                snapshot_values(run_id, result.contract, target.health, target.verdict)
+                for target in result.targets
+            ]
+            if snapshots:
+                conn.execute(insert(SNAPSHOTS), snapshots)
+            apply_changes(conn, result.contract, result.changes)
+            return run_id
 
     def prune(self, now: datetime, observations_older_than: timedelta) -> int:
         """Delete observations older than ``now - observations_older_than``; return how many.
@@ -205,20 +217,20 @@ class Store:
     # -- what the engine remembers between runs -------------------------------------------
 
     def prior_state(self, contract: str) -> PriorState:
-        """Open divergences by (target, key), latest streaks per target, the last run's start."""
+        """Open divergences by (target, key), latest streaks and evidence per target, the last run's start."""
         with (
             self._errors(f"read the prior state of {contract!r}"),
             Session(self._engine) as session,
         ):
             divergences = map(open_from_row, _open_rows(session, contract))
             open_ = {(d.target, d.key): d for d in divergences}
-            streaks = {
-                row.target: dict(row.streaks) for row in _latest_snapshots(session, contract)
-            }
+            streaks, evidence = {}, {}
+            for row in _latest_snapshots(session, contract):
+                streaks[row.target], evidence[row.target], _ = split_streaks(dict(row.streaks))
             last_run_at = session.scalar(
                 select(func.max(ProbeRunRow.started_at)).where(ProbeRunRow.contract == contract)
             )
-        return PriorState(open=open_, streaks=streaks, last_run_at=last_run_at)
+        return PriorState(open=open_, streaks=streaks, evidence=evidence, last_run_at=last_run_at)
 
     # -- reading for the CLI and reports --------------------------------------------------
 
@@ -245,6 +257,14 @@ class Store:
             Session(self._engine) as session,
         ):
             return [observation_from_row(row) for row in session.scalars(stmt)]
+
+    def latest_records(self, contract: str) -> list[HealthRecord]:
+        """The most recent health and verdict of each of the contract's targets."""
+        with self._errors(f"read the health of {contract!r}"), Session(self._engine) as session:
+            return [
+                HealthRecord(row.run_id, health_from_row(row), verdict_from_row(row))
+                for row in _latest_snapshots(session, contract)
+            ]
 
     def latest_health(self, contract: str) -> list[Health]:
         """The most recent health of each of the contract's targets, by target name."""
@@ -297,7 +317,7 @@ class Store:
             return [resolution_from_row(row) for row in session.scalars(stmt)]
 
 
-def apply_changes(session: Session, contract: str, changes: DivergenceChanges) -> None:
+def apply_changes(conn: Connection, contract: str, changes: DivergenceChanges) -> None:
     """Open, update and close divergence rows, keeping at most one open row per (target, key).
 
     The engine works from ``prior_state``, so its changes normally match the open
@@ -307,21 +327,47 @@ def apply_changes(session: Session, contract: str, changes: DivergenceChanges) -
     key not open is opened, and a resolution of a key never seen open is recorded
     closed so reports still count it.
     """
-    open_rows = {(row.target, row.key): row for row in _open_rows(session, contract)}
+    if not (changes.opened or changes.updated or changes.resolved):
+        return
+    table = DIVERGENCES
+    stmt = select(table.c.id, table.c.target, table.c.key, table.c.first_seen, table.c.last_seen)
+    stmt = stmt.where(table.c.contract == contract, table.c.resolved_at.is_(None))
+    open_rows = {(row.target, row.key): row for row in conn.execute(stmt)}
+    closing: list[dict[str, Any]] = []
+    closed_unseen: list[dict[str, Any]] = []
     for res in changes.resolved:
         row = open_rows.pop((res.target, res.key), None)
         if row is None:
-            session.add(resolved_row(contract, res))
+            closed_unseen.append(resolved_values(contract, res))
         else:
-            apply_resolution(row, res)
-    session.flush()  # closed before anything below could reopen the same key
+            closing.append({"row_id": row.id, **resolution_values(res)})
+    _write_divergences(conn, closing, closed_unseen)  # before anything below reopens a key
+    updating: dict[tuple[str, str], dict[str, Any]] = {}
+    opening: dict[tuple[str, str], dict[str, Any]] = {}
     for div in [*changes.updated, *changes.opened]:
-        row = open_rows.get((div.target, div.key))
-        if row is None:
-            open_rows[(div.target, div.key)] = row = opened_row(contract, div)
-            session.add(row)
+        where = (div.target, div.key)
+        row = open_rows.get(where)
+        if where in opening:
+            apply_update(opening[where], div)
+        elif row is None:
+            opening[where] = opened_values(contract, div)
         else:
-            apply_update(row, div)
+            values = updating.setdefault(
+                where, {"row_id": row.id, "first_seen": row.first_seen, "last_seen": row.last_seen}
+            )
+            apply_update(values, div)
+    _write_divergences(conn, list(updating.values()), list(opening.values()))
+
+
+def _write_divergences(
+    conn: Connection, updates: list[dict[str, Any]], inserts: list[dict[str, Any]]
+) -> None:
+    """Update rows by ``row_id`` (each dict's other keys are the columns set), then insert."""
+    if updates:
+        by_id = DIVERGENCES.c.id == bindparam("row_id")
+        conn.execute(update(DIVERGENCES).where(by_id), updates)
+    if inserts:
+        conn.execute(insert(DIVERGENCES), inserts)
 
 
 def _open_rows(session: Session, contract: str) -> Sequence[DivergenceRow]:
