@@ -120,6 +120,19 @@ def example(
 
 
 @app.command()
+def run(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    host: Annotated[str | None, typer.Option(help="Address to serve on (default: service.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default: service.port, 9873).")] = None,
+) -> None:
+    """Run the service: probe every contract on its schedule and serve /metrics, /healthz, /readyz,
+    the status page (/) and /api/contracts. SIGHUP (or editing a contract) reloads; SIGTERM stops cleanly."""
+    from monitor.service.main import serve
+
+    raise typer.Exit(serve(load_config(config), host, port))
+
+
+@app.command()
 def demo(
     simulate: Annotated[
         str | None, typer.Option("--simulate", help="Replay this long (e.g. 7d) on a simulated clock, then score it.")
@@ -128,8 +141,11 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the store, the ground truth and the scorecard.")] = Path(
         ".syncwatch/demo"
     ),
-    port: Annotated[int, typer.Option(help="Port of the simulated systems (0: any free port).")] = 0,
+    port: Annotated[int, typer.Option(help="Live: port of the status page, /metrics and the health endpoints "
+                                            "(0: any free port).")] = 9873,
+    host: Annotated[str, typer.Option(help="Live: address to serve on.")] = "127.0.0.1",
     speed: Annotated[float, typer.Option(help="Live: simulated seconds per real second.")] = 15.0,
+    minutes: Annotated[float, typer.Option(help="Live: simulated minutes to run (0: until stopped).")] = 32.0,
 ) -> None:
     """Run the demo world (simulated Shopify, WMS, ERP, CRM) with the monitor, live and narrated.
 
@@ -137,9 +153,15 @@ def demo(
     DIR/scorecard.json: recall, time to breach, false breaches, lag accuracy, API share.
     """
     if simulate is None:
+        import signal
+        import threading
+
         from monitor.demo.live import run_live
 
-        raise typer.Exit(run_live(out, _out(), speed=speed, port=port, seed=seed))
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        raise typer.Exit(run_live(out, _out(), speed=speed, minutes=minutes, seed=seed, port=port, host=host,
+                                  stop=stop))
     from monitor.demo.report import print_scorecard
     from monitor.demo.run import simulate as replay
     from monitor.units import parse_duration

@@ -64,16 +64,22 @@ class ScaledClock:
     is scaled too, so rate limits and back-off keep their simulated meaning.
     """
 
-    def __init__(self, start: datetime, speed: float) -> None:
+    def __init__(self, start: datetime, speed: float, paused: bool = False) -> None:
         self._start = ensure_utc(start)
-        self._t0 = time.monotonic()
+        self._t0: float | None = None if paused else time.monotonic()
         self.speed = speed
+
+    def resume(self) -> None:
+        """Start a clock made ``paused``: until now it stood at ``start`` (a slow set-up costs no
+        simulated time)."""
+        if self._t0 is None:
+            self._t0 = time.monotonic()
 
     def now(self) -> datetime:
         return self._start + timedelta(seconds=self.monotonic())
 
     def monotonic(self) -> float:
-        return (time.monotonic() - self._t0) * self.speed
+        return 0.0 if self._t0 is None else (time.monotonic() - self._t0) * self.speed
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds) / self.speed)

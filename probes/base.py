@@ -17,6 +17,7 @@ connector's own bounded retries; they are probe errors, never drift.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from monitor.results import ConnectorUsage
 from monitor.units import Duration, Share
 
 __all__ = [
+    "UsageMeter",
     "KeyListCache",
     "EntityQuery",
     "Record",
@@ -150,3 +152,33 @@ class KeyListCache:
     def put(self, entity: str, keys: list[str]) -> list[str]:
         self._lists[entity] = (self._monotonic(), keys)
         return keys
+
+
+class UsageMeter:
+    """What a connector spent, per calling thread.
+
+    The service runs contracts on a pool of worker threads, and contracts reading the same
+    system share its connector (so its rate limit and API share are shared too). A probe
+    run is one thread from start to end, so what the run spent is its thread's usage:
+    ``reset`` at the start, ``snapshot`` at the end, never mixed with another run's.
+    """
+
+    def __init__(self, system: str) -> None:
+        self.system = system
+        self._local = threading.local()
+
+    @property
+    def current(self) -> ConnectorUsage:
+        usage: ConnectorUsage | None = getattr(self._local, "usage", None)
+        if usage is None:
+            usage = self._local.usage = ConnectorUsage(self.system)
+        return usage
+
+    def snapshot(self) -> ConnectorUsage:
+        u = self.current
+        return ConnectorUsage(
+            u.system, u.requests, dict(u.by_status), u.retries, u.rate_limit_waits, u.waited_seconds, u.cost_points
+        )
+
+    def reset(self) -> None:
+        self._local.usage = ConnectorUsage(self.system)

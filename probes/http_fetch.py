@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC
@@ -52,7 +51,7 @@ from monitor.errors import (
     ResponseTooLarge,
 )
 from monitor.results import ConnectorUsage
-from probes.base import ConnectorContext
+from probes.base import ConnectorContext, UsageMeter
 from probes.http_config import HttpSystemConfig, RetryConfig
 from probes.http_paging import Fetched, PageRequest
 from probes.ratelimit import TokenBucket
@@ -102,8 +101,7 @@ class Exchange:
         self._client = client
         self._timeout_seconds = timeout_seconds
         self._max_response_bytes = max_response_bytes
-        self._lock = threading.Lock()
-        self._usage = ConnectorUsage(system)
+        self._meter = UsageMeter(system)
         self._retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(retries.attempts),
             wait=self._wait,
@@ -116,34 +114,21 @@ class Exchange:
     # -- usage -------------------------------------------------------------------------------
 
     def usage(self) -> ConnectorUsage:
-        with self._lock:
-            u = self._usage
-            return ConnectorUsage(
-                u.system,
-                u.requests,
-                dict(u.by_status),
-                u.retries,
-                u.rate_limit_waits,
-                u.waited_seconds,
-                u.cost_points,
-            )
+        return self._meter.snapshot()
 
     def reset_usage(self) -> None:
-        with self._lock:
-            self._usage = ConnectorUsage(self.system)
+        self._meter.reset()
 
     def add_wait(self, seconds: float) -> None:
         """Count a rate-limit wait (a token bucket's, a server's budget) of ``seconds``."""
         if seconds <= 0:
             return
-        with self._lock:
-            self._usage.rate_limit_waits += 1
-            self._usage.waited_seconds += seconds
+        self._meter.current.rate_limit_waits += 1
+        self._meter.current.waited_seconds += seconds
 
     def add_cost(self, points: float) -> None:
         """Count points a cost-based API charged."""
-        with self._lock:
-            self._usage.cost_points += points
+        self._meter.current.cost_points += points
 
     def close(self) -> None:
         self._client.close()
@@ -179,8 +164,7 @@ class Exchange:
     ) -> tuple[httpx.Response, bytes | None]:
         """One request: the (closed) response and its body, or None where ``check`` said not
         to read it. ``check`` sees the response before its body and raises to refuse it."""
-        with self._lock:
-            self._usage.requests += 1
+        self._meter.current.requests += 1
         outcome = "error"
         try:
             with self._client.stream(method, url, params=params, json=json_body) as response:
@@ -262,9 +246,8 @@ class Exchange:
         return min(self.retries.max_backoff.total_seconds(), backoff)
 
     def _backoff_sleep(self, seconds: float) -> None:
-        with self._lock:
-            self._usage.retries += 1
-            self._usage.waited_seconds += seconds
+        self._meter.current.retries += 1
+        self._meter.current.waited_seconds += seconds
         self._ctx.sleep(seconds)
 
     def _log_retry(self, state: tenacity.RetryCallState) -> None:
@@ -273,8 +256,7 @@ class Exchange:
         logger.info("%s: %s; retry %d in %.1fs", self.system, error, state.attempt_number, wait)
 
     def _count(self, outcome: str) -> None:
-        with self._lock:
-            self._usage.by_status[outcome] = self._usage.by_status.get(outcome, 0) + 1
+        self._meter.current.by_status[outcome] = self._meter.current.by_status.get(outcome, 0) + 1
 
 
 class Fetcher:

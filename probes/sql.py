@@ -34,6 +34,7 @@ from probes.base import (
     Record,
     StrictModel,
     SystemConfigBase,
+    UsageMeter,
 )
 from probes.timestamps import parse_timestamp
 
@@ -87,7 +88,7 @@ class SqlConnector:
         self._ctx = ctx
         self._tz: tzinfo = ZoneInfo(config.timezone) if config.timezone != "UTC" else UTC
         self._engine = sa.create_engine(_resolve_url(config.url, ctx.base_dir))
-        self._usage = ConnectorUsage(system)
+        self._meter = UsageMeter(system)
 
     @classmethod
     def open(cls, system: str, config: SqlSystemConfig, ctx: ConnectorContext) -> SqlConnector:
@@ -131,10 +132,10 @@ class SqlConnector:
         return [str(row[0]) for row in self._execute(stmt)]
 
     def usage(self) -> ConnectorUsage:
-        return self._usage
+        return self._meter.snapshot()
 
     def reset_usage(self) -> None:
-        self._usage = ConnectorUsage(self.system)
+        self._meter.reset()
 
     def close(self) -> None:
         self._engine.dispose()
@@ -187,7 +188,7 @@ class SqlConnector:
 
     def _execute(self, stmt: Any) -> list[Sequence[Any]]:
         def once() -> list[Sequence[Any]]:
-            self._usage.requests += 1
+            self._meter.current.requests += 1
             try:
                 with self._engine.connect() as conn:
                     rows: list[Sequence[Any]] = [tuple(r) for r in conn.execute(stmt)]
@@ -214,7 +215,7 @@ class SqlConnector:
             return retrying(once)
         except ConnectorUnavailable as exc:
             attempts = retrying.statistics.get("attempt_number", 1)
-            self._usage.retries += max(0, attempts - 1)
+            self._meter.current.retries += max(0, attempts - 1)
             raise ConnectorUnavailable(
                 str(exc).removeprefix(f"{self.system}: "), system=self.system, attempts=attempts
             ) from exc
@@ -222,7 +223,7 @@ class SqlConnector:
             raise
 
     def _count(self, status: str) -> None:
-        self._usage.by_status[status] = self._usage.by_status.get(status, 0) + 1
+        self._meter.current.by_status[status] = self._meter.current.by_status.get(status, 0) + 1
 
 
 def _resolve_url(url: str, base_dir: Path) -> sa.engine.URL:

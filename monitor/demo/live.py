@@ -8,21 +8,29 @@ breach, and everything recover, within about two minutes.
 
 from __future__ import annotations
 
-import time
+import contextlib
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from starlette.applications import Starlette
 
 from monitor.clock import ScaledClock
 from monitor.demo.faults import live_timeline
 from monitor.demo.run import DemoSession, open_demo, run_schedule
 from monitor.demo.scorecard import TruthPoint
+from monitor.metrics import SyncMetrics
 from monitor.results import BreachKind, ProbeResult
+from monitor.service.app import FixedRuntime, build_app
+from monitor.service.http import HttpServer
 from monitor.units import format_duration
 
-__all__ = ["run_live", "live_start"]
+__all__ = ["run_live", "live_start", "DEFAULT_PORT"]
+
+DEFAULT_PORT = 9873
 
 LONDON = ZoneInfo("Europe/London")
 _WHAT = {
@@ -42,39 +50,81 @@ def live_start(now: datetime) -> datetime:
 
 
 def run_live(out_dir: Path, console: Console, speed: float = 15.0, minutes: float = 32, seed: int = 1,
-             port: int = 0) -> int:
+             port: int = DEFAULT_PORT, host: str = "127.0.0.1", stop: threading.Event | None = None,
+             on_serving: Callable[[str], None] | None = None) -> int:
+    """Run the world and the monitor for ``minutes`` of simulated time (0: until ``stop`` or Ctrl-C),
+    serving the service's endpoints (/metrics, /healthz, /readyz, /, /api/contracts) on ``host:port``."""
     start = live_start(datetime.now(UTC))
-    clock = ScaledClock(start, speed)
+    clock = ScaledClock(start, speed, paused=True)  # set-up (world, store, server) costs no simulated time
     timeline = live_timeline()
-    with open_demo(out_dir, start, clock, timeline, seed, port=port) as session:
-        _intro(console, session, speed, minutes)
-        narrator = _Narrator(console, session)
+    stop = stop or threading.Event()
+    with open_demo(out_dir, start, clock, timeline, seed) as session:
+        metrics = SyncMetrics(session.config, clock)
+        running = threading.Event()
+        runtime = FixedRuntime(session.config, session.store, metrics, clock, running.is_set)
+        server = _serve(build_app(runtime), host, port, console)
+        try:
+            _intro(console, session, speed, minutes, server.url)
+            if on_serving is not None:
+                on_serving(server.url)
+            narrator = _Narrator(console, session)
 
-        def wait_until(at: datetime) -> None:
-            while (ahead := (at - clock.now()).total_seconds()) > 0:
-                time.sleep(min(ahead / speed, 0.5))
-                narrator.faults()
+            def wait_until(at: datetime) -> None:
+                while (ahead := (at - clock.now()).total_seconds()) > 0:
+                    if stop.wait(min(ahead / speed, 0.5)):
+                        raise _Stopped
+                    narrator.faults()
 
-        run_schedule(session, start + timedelta(minutes=minutes), wait_until=wait_until, on_result=narrator.result)
-        narrator.faults()
-        _outro(console, session, narrator)
+            def on_result(result: ProbeResult, truth: list[TruthPoint]) -> None:
+                metrics.observe(result, session.store.open_divergences(result.contract))
+                narrator.result(result, truth)
+
+            running.set()
+            clock.resume()
+            until = start + timedelta(minutes=minutes) if minutes > 0 else datetime.max.replace(tzinfo=UTC)
+            with contextlib.suppress(_Stopped):
+                run_schedule(session, until, wait_until=wait_until, on_result=on_result)
+            running.clear()
+            narrator.faults()
+            _outro(console, session, narrator)
+        finally:
+            server.stop()
     return 0
+
+
+class _Stopped(Exception):
+    """The demo was asked to stop (SIGTERM, or the caller's event)."""
+
+
+def _serve(app: Starlette, host: str, port: int, console: Console) -> HttpServer:
+    server = HttpServer(app, host, port)
+    try:
+        server.start()
+    except OSError:
+        if port != DEFAULT_PORT:
+            raise
+        console.print(f"[yellow]port {port} is in use; serving on a free port instead[/]", highlight=False)
+        server = HttpServer(app, host, 0)
+        server.start()
+    return server
 
 
 def _local(at: datetime) -> str:
     return at.astimezone(LONDON).strftime("%a %H:%M")
 
 
-def _intro(console: Console, session: DemoSession, speed: float, minutes: float) -> None:
+def _intro(console: Console, session: DemoSession, speed: float, minutes: float, url: str) -> None:
     config = session.config
+    length = (f"for {minutes:g} simulated minutes (about {minutes * 60 / speed:.0f} s)" if minutes > 0
+              else "until you stop it (Ctrl-C)")
     console.print(
         f"[bold]syncwatch demo[/]: a UK brand's Shopify, WMS (Mintsoft-shaped), ERP (Business Central-shaped) "
         f"and CRM (Klaviyo-shaped), simulated on {session.url}, with the real catalogue and order rhythm "
         f"of a UK online retailer. Simulated time runs {speed:g}× faster than yours, from "
-        f"{_local(session.clock.now())} London time, for {minutes:g} simulated minutes (about "
-        f"{minutes * 60 / speed:.0f} s).",
+        f"{_local(session.clock.now())} London time, {length}.",
         highlight=False,
     )
+    console.print(f"Watch it: status page {url}/ · metrics {url}/metrics · {url}/api/contracts", highlight=False)
     console.print("Contracts being watched:", highlight=False)
     for contract in config.contracts.values():
         owner = config.owners.get(contract.owner)

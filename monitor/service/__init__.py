@@ -1,0 +1,1 @@
+"""The always-on service: scheduler, HTTP endpoints (metrics, health, status page, API)."""

@@ -1,0 +1,59 @@
+"""``syncwatch run`` end to end: store, scheduler, HTTP server, signals, a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from monitor.clock import SystemClock
+from monitor.config import Config
+from monitor.service.app import build_app
+from monitor.service.http import HttpServer
+from monitor.service.runtime import ProbeService
+from monitor.store import Store
+from probes.base import ConnectorContext
+
+__all__ = ["serve"]
+
+log = logging.getLogger("syncwatch")
+
+
+def serve(config: Config, host: str | None = None, port: int | None = None) -> int:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads the contracts. Returns the exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every job start and end, and every migration step, at INFO would drown the probe results.
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = config.settings.service
+    store = Store.open(config.storage_url)
+    ctx = ConnectorContext(sleep=time.sleep, monotonic=time.monotonic, base_dir=config.base_dir)
+    service = ProbeService(config, store, SystemClock(), ctx, workers=settings.workers, watch_every=settings.watch)
+    server = HttpServer(build_app(service), host or settings.host, settings.port if port is None else port)
+    stop = threading.Event()
+
+    def on_stop(signum: int, _: FrameType | None) -> None:
+        log.info("%s: stopping after the running probes finish", signal.Signals(signum).name)
+        stop.set()
+
+    def on_hup(_: int, __: FrameType | None) -> None:
+        service.request_reload("SIGHUP")
+
+    previous = {sig: signal.signal(sig, on_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
+    try:
+        server.start()
+        service.start()
+        log.info("syncwatch running: %d contracts; status %s/ metrics %s/metrics", len(config.contracts),
+                 server.url, server.url)
+        stop.wait()
+    finally:
+        service.stop()
+        server.stop()
+        store.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped")
+    return 0
