@@ -120,5 +120,9 @@ class QueryError(ConnectorError):
     reason = "query"
 
 
+# Every ``reason`` a probe error can carry: the metric label's bounded set.
+ERROR_REASONS = tuple(sorted({ConnectorError.reason, *(cls.reason for cls in ConnectorError.__subclasses__())}))
+
+
 class StoreError(SyncwatchError):
     """The measurement store failed (unreachable, migration, integrity)."""

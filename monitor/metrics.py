@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.config.models import Contract
+from monitor.errors import ERROR_REASONS
 from monitor.health import lag_samples
 from monitor.results import BreachKind, Health, Kind, OpenDivergence, Outcome, ProbeResult
 from monitor.store.mapping import HealthRecord, RunRecord
@@ -215,6 +216,8 @@ class SyncMetrics:
             self.drift_budget.labels(name).set(contract.budget.drift)
             self.hold.labels(name).set(contract.budget.hold)
             self.interval.labels(name).set(contract.sampling.every.total_seconds())
+            for reason in ERROR_REASONS:  # at 0 from the start: rate() and alerts need the series to exist
+                self.errors.labels(name, reason)
         for system, settings in config.systems.items():
             self.api_share.labels(system).set(settings.api_share)
             limit = _limit_per_second(settings)

@@ -69,7 +69,10 @@ def run_live(out_dir: Path, console: Console, speed: float = 15.0, minutes: floa
                 on_serving(server.url)
             narrator = _Narrator(console, session)
 
+            planned: list[datetime] = []
+
             def wait_until(at: datetime) -> None:
+                planned[:] = [at]
                 while (ahead := (at - clock.now()).total_seconds()) > 0:
                     if stop.wait(min(ahead / speed, 0.5)):
                         raise _Stopped
@@ -77,6 +80,9 @@ def run_live(out_dir: Path, console: Console, speed: float = 15.0, minutes: floa
 
             def on_result(result: ProbeResult, truth: list[TruthPoint]) -> None:
                 metrics.observe(result, session.store.open_divergences(result.contract))
+                if planned:  # runs are sequential here: the last planned start is this run's
+                    late = (result.started_at - planned[0]).total_seconds() / speed  # in wall seconds
+                    metrics.start_delay.labels(result.contract).observe(max(0.0, late))
                 narrator.result(result, truth)
 
             running.set()
