@@ -22,6 +22,7 @@ from monitor.service.runtime import ProbeService
 from monitor.store import Store
 from probes.base import ConnectorContext
 from tests.service_support import SqlWorld, build_sql_world
+from tests.store_fixtures import store_url_fixture  # noqa: F401  (the store_url fixture)
 from tests.support import T0
 
 
@@ -39,10 +40,11 @@ def world(tmp_path: Path) -> SqlWorld:
 
 
 @pytest.fixture
-def service(world: SqlWorld) -> Iterator[tuple[ProbeService, FixedClock]]:
+def service(world: SqlWorld, store_url: str) -> Iterator[tuple[ProbeService, FixedClock]]:
+    """The service over the SQLite world, its store on SQLite and (when configured) PostgreSQL."""
     clock = FixedClock(T0)
     config = load_config(world.config_path)
-    store = Store.open(config.storage_url)
+    store = Store.open(store_url)
     ctx = ConnectorContext(sleep=clock.sleep, monotonic=clock.monotonic, base_dir=config.base_dir)
     svc = ProbeService(config, store, clock, ctx, watch_every=timedelta(seconds=1))
     svc.start(paused=True)
