@@ -93,14 +93,18 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _when(value: datetime | None, now: datetime) -> str:
-    if value is None:
-        return "never"
-    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({format_duration(max(0.0, (now - value).total_seconds()))} ago)"
+def _short(seconds: float | None) -> str:
+    """``3m``, ``2m 32s``, ``1h 5m``: format_duration without the zero tail."""
+    text = format_duration(seconds)
+    return text.removesuffix(" 00s").removesuffix(" 00m").removesuffix(" 0h")
+
+
+def _ago(value: datetime | None, now: datetime) -> str:
+    return "never" if value is None else f"{_short(max(0.0, (now - value).total_seconds()))} ago"
 
 
 _templates.filters["percent"] = _percent
-_templates.filters["duration"] = format_duration
+_templates.filters["duration"] = _short
 
 
 def build_app(runtime: Runtime) -> Starlette:
@@ -125,7 +129,7 @@ def build_app(runtime: Runtime) -> Starlette:
         now = runtime.clock.now()
         status = collect_status(runtime.config, runtime.store, now)
         html = _templates.get_template("status.html").render(
-            contracts=status, now=now, refresh=REFRESH_SECONDS, when=lambda v: _when(v, now),
+            contracts=status, now=now, refresh=REFRESH_SECONDS, ago=lambda v: _ago(v, now),
             counts={s: sum(1 for c in status if c.state == s) for s in ("red", "amber", "grey", "green")},
         )
         return HTMLResponse(html)

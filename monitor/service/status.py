@@ -24,6 +24,14 @@ State = Literal["green", "amber", "red", "grey"]
 _LATE_INTERVALS = 3
 
 
+_OUTCOME_WORDS = {
+    "in_sync": "all in sync",
+    "divergent": "divergences found",
+    "error": "could not read",
+    "skipped": "nothing to sample",
+}
+
+
 @dataclass(frozen=True)
 class TargetStatus:
     target: str
@@ -40,6 +48,10 @@ class TargetStatus:
     breaching: tuple[str, ...]
     conditions: tuple[str, ...]
     error_reason: str | None
+
+    @property
+    def outcome_words(self) -> str:
+        return _OUTCOME_WORDS.get(self.outcome or "", self.outcome or "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,12 +92,12 @@ class ContractStatus:
         return max((t.state for t in self.targets), key=lambda s: order[s], default="grey")
 
     @property
-    def every(self) -> str:
-        return format_duration(self.every_seconds)
+    def owner_name(self) -> str:
+        return self.owner.split(" (", 1)[0]
 
     @property
-    def latency_budget(self) -> str:
-        return format_duration(self.latency_budget_seconds)
+    def owner_role(self) -> str:
+        return self.owner.split(" (", 1)[1].rstrip(")") if " (" in self.owner else ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,7 +184,11 @@ def _judge(
     every: float,
 ) -> tuple[State, str]:
     if breaching:
-        return "red", "breach: " + ", ".join(k.value.replace("_", " ") for k in breaching)
+        why = "breach: " + ", ".join(k.value.replace("_", " ") for k in breaching)
+        pending = [k for k in conditions if k not in breaching]
+        if pending:
+            why += "; also " + ", ".join(k.value.replace("_", " ") for k in pending) + " this run"
+        return "red", why
     if (now - at).total_seconds() > _LATE_INTERVALS * every:
         return "amber", f"no probe for {format_duration((now - at).total_seconds())} (every {format_duration(every)})"
     if conditions:
