@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import orjson
 
 __all__ = ["LoopbackRequest", "LoopbackResponse", "LoopbackServer", "InProcessTransport", "Handler"]
 
@@ -245,7 +246,16 @@ class InProcessTransport(httpx.BaseTransport):
     For replays of the demo world: the same connectors and simulators as on
     loopback, without a socket and a thread hand-off per request (a simulated week
     sends over fifty thousand). Live runs and the tests use ``LoopbackServer``.
+    A dict or list body is written by orjson: the same JSON without the spaces (bar
+    a NaN, which is not JSON, going out as null); what orjson would write differently
+    or refuses (a datetime, a subclass of a built-in type, a key that is not a string,
+    a huge integer) is left to ``json.dumps``.
     """
+
+    # orjson hands these to ``default`` (there is none, so it refuses them) rather than writing them itself.
+    _ORJSON_STRICT = (
+        orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
@@ -259,7 +269,7 @@ class InProcessTransport(httpx.BaseTransport):
         incoming = LoopbackRequest(
             method=request.method,
             path=request.url.path,
-            query=parse_qs(raw_query, keep_blank_values=True),
+            query=parse_qs(raw_query, keep_blank_values=True) if raw_query else {},
             headers=headers,
             body=request.read(),
             raw_query=raw_query,
@@ -274,6 +284,15 @@ class InProcessTransport(httpx.BaseTransport):
         elif isinstance(body, bytes | bytearray):
             content = bytes(body)
         else:
-            content = json.dumps(body).encode()
+            content = self._json(body)
             out_headers.setdefault("content-type", "application/json")
         return httpx.Response(answer.status, headers=out_headers, content=content, request=request)
+
+    @classmethod
+    def _json(cls, body: Any) -> bytes:
+        if type(body) is dict or type(body) is list:
+            try:
+                return orjson.dumps(body, option=cls._ORJSON_STRICT)
+            except orjson.JSONEncodeError:
+                pass
+        return json.dumps(body).encode()

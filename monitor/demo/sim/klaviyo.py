@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,6 +62,8 @@ _JSONAPI = {"Content-Type": "application/vnd.api+json"}
 _REVISION = re.compile(r"\d{4}-\d{2}-\d{2}(\.pre)?")
 _CALL = re.compile(r"([a-z-]+)\(\s*([a-z_]+)\s*,(.*)\)", re.DOTALL)
 _QUOTED = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)")\s*""")
+# What ``_split`` looks at: a quoted run (to its closing quote, or the end), a bracket, a comma.
+_MARKS = re.compile(r"""'[^']*(?:'|\Z)|"[^"]*(?:"|\Z)|[()\[\],]""")
 _TIMES: dict[str, Callable[[Profile], datetime]] = {"updated": lambda p: p.updated, "created": lambda p: p.created}
 _TEXTS: dict[str, Callable[[Profile], str]] = {"email": lambda p: p.email.casefold(), "id": lambda p: p.id}
 _COMPARE: dict[str, Callable[[datetime, datetime], bool]] = {
@@ -275,19 +278,16 @@ def _parse_filter(text: str | None) -> list[_Condition]:
 
 def _split(text: str) -> list[str]:
     """``text`` split at the commas outside quotes, parentheses and brackets."""
-    parts, depth, quote, start = [], 0, "", 0
-    for i, char in enumerate(text):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([":
+    parts, depth, start = [], 0, 0
+    for mark in _MARKS.finditer(text):
+        token = mark.group()
+        if token == "(" or token == "[":
             depth += 1
-        elif char in ")]":
+        elif token == ")" or token == "]":
             depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
+        elif token == "," and depth == 0:
+            parts.append(text[start : mark.start()])
+            start = mark.end()
     return [*parts, text[start:]]
 
 
@@ -397,7 +397,16 @@ def _names(text: str | None) -> tuple[str, ...]:
 
 
 def _timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds")
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # the world's: equal values print alike, so a cache is safe
+        return _utc_timestamp(value)
+    return value.isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a profile formats them again
+def _utc_timestamp(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")
 
 
 def _root_url(request: LoopbackRequest, prefix: str) -> str:

@@ -32,6 +32,7 @@ Errors are ASP.NET-style ``{"Message": ...}`` bodies.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -183,7 +184,7 @@ class MintsoftSimulator:
     # -- products and stock --------------------------------------------------------------------
 
     def _stock_levels(self, params: _Params) -> list[dict[str, Any]]:
-        rows = sorted(self.state.wms.stock.values(), key=lambda stock: stock.product_id)
+        rows = list(self.state.wms.stock.values())
         skus = params.text("SKU")
         product_id = params.number("ProductId")
         warehouse_id = params.number("WarehouseId")
@@ -191,11 +192,11 @@ class MintsoftSimulator:
             rows = [stock for stock in rows if stock.product_id == product_id]
         if warehouse_id:
             rows = [stock for stock in rows if stock.warehouse_id == warehouse_id]
-        if skus is not None:
+        if skus is not None:  # picked before the sort, which is stable: the order is the same, the sort shorter
             wanted = {sku.strip() for sku in skus.split(",")}
-            found = [stock for stock in rows if stock.sku in wanted]
-        else:
-            found = list(params.page(rows))
+            rows = [stock for stock in rows if stock.sku in wanted]
+        rows.sort(key=lambda stock: stock.product_id)
+        found = rows if skus is not None else params.page(rows)
         return [self._stock(stock, warehouse_id) for stock in found]
 
     def _stock_updated_since(self, params: _Params) -> list[dict[str, Any]]:
@@ -303,7 +304,16 @@ class MintsoftSimulator:
 
 
 def _timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # the world's: equal values are the same instant, so a cache is safe
+        return _utc_timestamp(value)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a record formats them again
+def _utc_timestamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _message(status: int, message: str) -> LoopbackResponse:

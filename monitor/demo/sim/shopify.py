@@ -7,11 +7,12 @@ Shopify's 2026-04 schema (``shopify_objects`` says how the world's records becom
 Shopify's objects, ``shopify_search`` which ``query:`` syntax is understood), and
 run with graphql-core. Parsed and validated documents are cached by their text.
 
-Execution is ``shopify_fast``'s projector: the operation's selections walked over
-the same resolvers and objects, giving graphql-core's ``data`` without its per-field
-machinery (and the actual cost on the way). What it does not handle, or a request
-where anything goes wrong (a bad cursor, a null where none is allowed), is run with
-graphql-core's ``execute_sync`` instead, so the answer is always graphql-core's.
+Execution is ``shopify_fast``'s projector: the operation's selections, compiled to
+Python once per document, run over the same resolvers and objects, giving
+graphql-core's ``data`` without its per-field machinery (and the actual cost on the
+way). What it does not handle, or a request where anything goes wrong (a bad cursor,
+a null where none is allowed), is run with graphql-core's ``execute_sync`` instead,
+so the answer is always graphql-core's.
 A cost analysis is kept for the next request with the same page sizes.
 ``ShopifySimulator(fast=False)`` does neither: every request analysed and run by graphql-core.
 
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -85,6 +87,10 @@ _ONE_OF = frozenset({"CustomerIdentifierInput"})  # input types taking exactly o
 _CACHED_DOCUMENTS = 512
 _CACHED_ANALYSES = 64  # per document
 _ABSENT = object()  # a variable not sent
+# orjson hands these to ``default`` (there is none, so it refuses them) rather than writing them itself.
+_ORJSON_STRICT = (
+    orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
 # graphql-core's lead-in to a variable error (3.2 and 3.3 word it differently); Shopify gives the rest.
 _PREAMBLE = re.compile(r"^Variable '\$\w+' (got invalid value .*?; |has invalid value: )")
 
@@ -395,7 +401,19 @@ class ShopifySimulator:
 
     def _json(self, status: int, body: Any) -> LoopbackResponse:
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Shopify-API-Version": self.api_version}
-        return LoopbackResponse(status, json.dumps(body).encode(), headers)
+        return LoopbackResponse(status, _encode(body), headers)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """The body as JSON: an executed query's answer (output-coerced values, or ours) by orjson; the rest,
+    which may echo what the client sent (a NaN, a huge integer), and what orjson would write differently
+    or refuses (a datetime, a subclass of a built-in type), by the standard library."""
+    if "data" in body:
+        try:
+            return orjson.dumps(body, option=_ORJSON_STRICT)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(body).encode()
 
 
 def _number(value: float) -> float | int:

@@ -5,14 +5,16 @@ object (resolve info, path, completion by type); a page of 100 variants is thous
 of fields. ``compile_plan`` turns a validated operation into a plan once (cached with
 the parsed document): per response key, in graphql-core's order (selection order,
 fragments inlined where they stand, same-key fields merged), the field's definition,
-its arguments and how to complete its value. ``project`` then walks the plan over the
-same root value, objects and callables graphql-core would read, resolving exactly as
-its default resolver does (a mapping's key or an attribute; a callable called with a
-resolve info and the coerced arguments) and completing as it does: nulls where
-allowed, lists item by item, leaves through the type's own output coercion (with a
-shortcut for the values it would pass through unchanged: a ``str`` for String, ID
-and the identity custom scalars, an ``int`` in range for Int, a ``bool``, a known
-enum value).
+its arguments and how to complete its value. The plan is then written out as Python
+source, a function per selection set on an object type and per list of objects, with
+keys, field names and cost rules as constants, and compiled; ``project`` calls the
+root's function on the same root value graphql-core would read. The functions read
+the same objects and callables, resolving exactly as its default resolver does (a
+mapping's key or an attribute; a callable called with a resolve info and the coerced
+arguments), and complete as it does: nulls where allowed, lists item by item, leaves
+through the type's own output coercion (with a shortcut for the values it would pass
+through unchanged: a ``str`` for String, ID and the identity custom scalars, an
+``int`` in range for Int, a ``bool``, a known enum value).
 
 It also returns the operation's actual cost (``shopify_cost``'s rules) counted while
 projecting, so the result is not walked a second time.
@@ -87,8 +89,12 @@ _PLAIN, _IN_CONNECTION, _IN_EDGE, _UNCOUNTED = range(4)
 
 # Leaf shortcuts: values the type's own coercion would return unchanged.
 _CALL, _STR, _INT, _BOOL, _ENUM = range(5)
-# Shapes of a field's value.
-_LEAF, _OBJ, _LIST_OF, _TYPENAME = range(4)
+# The shortcut's test, written out for a value in ``{0}``; other leaves always go through ``_leaf_field``.
+_UNCHANGED = {
+    _STR: "type({0}) is str",
+    _INT: f"type({{0}}) is int and {_MIN_INT} <= {{0}} <= {_MAX_INT}",
+    _BOOL: "type({0}) is bool",
+}
 # What a resolver returns that is certainly neither an exception nor awaitable.
 _PLAIN_VALUES = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
@@ -103,7 +109,6 @@ class _Bail(Exception):
 
 class _Leaf:
     __slots__ = ("nullable", "mode", "coerce", "names")
-    kind = _LEAF
 
     def __init__(self, nullable: bool, type_: GraphQLScalarType | GraphQLEnumType) -> None:
         self.nullable = nullable
@@ -130,30 +135,17 @@ class _Leaf:
 
 
 class _Object:
-    __slots__ = ("nullable", "type_name", "fields", "steps")
-    kind = _OBJ
+    __slots__ = ("nullable", "type_name", "fields", "function")
 
-    def __init__(self, nullable: bool, type_name: str, fields: list[_Field]) -> None:
+    def __init__(self, nullable: bool, type_name: str, fields: list[_Field], function: str) -> None:
         self.nullable = nullable
         self.type_name = type_name
         self.fields = fields
-        # What the run loop reads of each field, unpacked in one go.
-        self.steps: list[tuple[str, str, int, Any, bool, _Field]] = [
-            (
-                field.key,
-                field.name,
-                _TYPENAME if field.shape is None else field.shape.kind,
-                field.shape,
-                isinstance(field.shape, _Leaf) and field.shape.mode == _STR,
-                field,
-            )
-            for field in fields
-        ]
+        self.function = function  # the name of its compiled function
 
 
 class _List:
     __slots__ = ("nullable", "item")
-    kind = _LIST_OF
 
     def __init__(self, nullable: bool, item: _Leaf | _Object) -> None:
         self.nullable = nullable
@@ -164,13 +156,16 @@ _Shape = _Leaf | _Object | _List
 
 
 class _Field:
-    __slots__ = ("key", "name", "node", "definition", "shape", "count", "args", "slot", "list_slot", "parent")
+    __slots__ = (
+        "key", "name", "node", "definition", "shape", "count", "args", "slot", "list_slot", "parent", "number",
+    )
 
     def __init__(self, key: str, name: str, node: FieldNode, parent: GraphQLObjectType) -> None:
         self.key = key
         self.name = name
         self.node = node
         self.parent = parent
+        self.number = -1  # its constant in the compiled code is ``_field{number}`` (not __typename's)
         self.definition: GraphQLField | None = None  # None: __typename
         self.shape: _Shape | None = None
         self.count = _NONE
@@ -180,9 +175,10 @@ class _Field:
 
 
 class Plan:
-    """A compiled operation: its root selections and the fields whose arguments come from variables."""
+    """A compiled operation: its root selections, the fields whose arguments come from variables, and
+    ``build``, the compiled function answering the root selections (see ``_source``)."""
 
-    __slots__ = ("schema", "operation", "fragments", "root", "dynamic", "lists")
+    __slots__ = ("schema", "operation", "fragments", "root", "dynamic", "lists", "fields", "objects", "build")
 
     def __init__(
         self,
@@ -195,12 +191,28 @@ class Plan:
         self.fragments = fragments
         self.dynamic: list[_Field] = []  # arguments that read variables
         self.lists: list[_Field] = []  # _LIST fields: is their ``first`` an integer (cost rules)?
+        self.fields: list[_Field] = []  # every field but __typename, by number
+        self.objects: list[_Object] = []  # every object selection, innermost first
         if operation.operation != OperationType.QUERY or operation.directives:
             raise Unfit("not a plain query")
         root = schema.query_type
         if root is None:
             raise Unfit("no query type")
         self.root = self._object(root, [operation.selection_set], nullable=False, place=_PLAIN)
+        namespace: dict[str, Any] = {
+            "Mapping": Mapping,
+            "_Bail": _Bail,
+            "_attributes": _attributes,
+            "_leaf_field": _leaf_field,
+            "_leaves": _leaves,
+            **{f"_field{field.number}": field for field in self.fields},
+        }
+        # Our own code: what it takes from the query (keys, field and type names) it holds as string literals.
+        name = operation.name.value if operation.name else "a query"
+        exec(compile(_source(self), f"<plan of {name}>", "exec"), namespace)
+        self.build: Callable[[_Run, Any, _PathTuple | None], tuple[dict[str, Any], int]] = namespace[
+            self.root.function
+        ]
 
     # -- compiling --------------------------------------------------------------------------------
 
@@ -241,6 +253,8 @@ class Plan:
             fields.append(field)
             if name == "__typename":
                 continue
+            field.number = len(self.fields)
+            self.fields.append(field)
             definition = type_.fields.get(name)
             if definition is None or definition.resolve is not None:
                 raise Unfit(f"field {type_.name}.{name}")
@@ -256,7 +270,9 @@ class Plan:
             if field.count == _LIST:
                 field.list_slot = len(self.lists)
                 self.lists.append(field)
-        return _Object(nullable, type_.name, fields)
+        built = _Object(nullable, type_.name, fields, f"_object{len(self.objects)}")
+        self.objects.append(built)
+        return built
 
     @staticmethod
     def _count(place: int, name: str, type_: GraphQLOutputType) -> int:
@@ -338,6 +354,116 @@ def compile_plan(
         raise Unfit(str(error)) from error
 
 
+# -- writing ----------------------------------------------------------------------------------------
+# The plan as Python source. An object selection becomes
+#
+#     def _object3(run, source, path):   # the source object, its response path
+#         get = source.get if ... else _attributes(source)    # the default resolver's read
+#         cost = 0
+#         value0 = get('sku')
+#         if not (type(value0) is str):
+#             value0 = _leaf_field(run, _field7, value0, path)   # a callable, a null, a coercion
+#         value1 = get('inventoryItem')
+#         if callable(value1):
+#             value1 = run.call(_field8, value1, (path, 'inventoryItem', 'ProductVariant'))
+#         if value1 is None:
+#             raise _Bail                                    # non-null: graphql-core's error
+#         value1, inner = _object2(run, value1, (path, 'inventoryItem', 'ProductVariant'))
+#         cost += 1 + inner
+#         return {'sku': value0, 'inventoryItem': value1}, cost
+#
+# and a list of objects ``_items{n}(run, value, path)``, n its field's number: each item
+# through the object's function, the list's cost by the rules for where it stands.
+
+
+def _source(plan: Plan) -> str:
+    lines: list[str] = []
+    for built in plan.objects:
+        for field in built.fields:
+            if isinstance(field.shape, _List) and isinstance(field.shape.item, _Object):
+                lines += _items_source(field, field.shape.item)
+        lines += _object_source(built)
+    return "\n".join(lines) + "\n"
+
+
+def _object_source(built: _Object) -> list[str]:
+    lines = [
+        f"def {built.function}(run, source, path):",
+        "    get = source.get if type(source) is dict or isinstance(source, Mapping) else _attributes(source)",
+        "    cost = 0",
+    ]
+    entries: list[str] = []
+    for field in built.fields:
+        if field.shape is None:  # __typename
+            entries.append(f"{field.key!r}: {built.type_name!r}")
+            continue
+        value = f"value{len(entries)}"
+        entries.append(f"{field.key!r}: {value}")
+        lines.append(f"    {value} = get({field.name!r})")
+        lines += _field_source(field, field.shape, value, f"(path, {field.key!r}, {built.type_name!r})")
+    lines.append(f"    return {{{', '.join(entries)}}}, cost")
+    return lines
+
+
+def _field_source(field: _Field, shape: _Shape, value: str, path: str) -> list[str]:
+    """Completing the value read into ``value``, and its cost added to ``cost``."""
+    constant = f"_field{field.number}"
+    if isinstance(shape, _Leaf):
+        slow = f"    {value} = _leaf_field(run, {constant}, {value}, path)"
+        unchanged = _UNCHANGED.get(shape.mode)
+        return [slow] if unchanged is None else [f"    if not ({unchanged.format(value)}):", "    " + slow]
+    lines = [f"    if callable({value}):", f"        {value} = run.call({constant}, {value}, {path})"]
+    count = field.count
+    if isinstance(shape, _Object):
+        build = [f"{value}, inner = {shape.function}(run, {value}, {path})"]
+        added = {_OBJECT: "1 + inner", _EDGE_NODE: "1 + inner", _CONNECTION: f"{CONNECTION_COST} + inner"}.get(count)
+        if added is not None:
+            build.append(f"cost += {added}")
+    elif isinstance(shape.item, _Object):
+        build = [f"{value}, inner = _items{field.number}(run, {value}, {path})", "cost += inner"]
+    else:
+        build = [f"{value} = _leaves({constant}.shape, {value})"]
+    null = {
+        _OBJECT: "cost += 1",
+        _CONNECTION: f"cost += {CONNECTION_COST}",
+        _LIST: f"cost += not run.first[{field.list_slot}]",
+    }.get(count)
+    if not shape.nullable:
+        return [*lines, f"    if {value} is None:", "        raise _Bail", *(f"    {line}" for line in build)]
+    if null is None:
+        return [*lines, f"    if {value} is not None:", *(f"        {line}" for line in build)]
+    return [*lines, f"    if {value} is None:", f"        {null}", "    else:", *(f"        {line}" for line in build)]
+
+
+def _items_source(field: _Field, item: _Object) -> list[str]:
+    count = field.count
+    lines = [
+        f"def _items{field.number}(run, value, path):",
+        "    if type(value) is not list and type(value) is not tuple:",
+        "        raise _Bail",
+        "    out = []",
+        "    total = dearest = 0" if count == _LIST else "    total = 0",
+        "    for index, element in enumerate(value):",
+        "        if element is None:",
+        *(["            out.append(None)", "            continue"] if item.nullable else ["            raise _Bail"]),
+        f"        built, inner = {item.function}(run, element, (path, index, None))",
+        "        out.append(built)",
+    ]
+    if count == _NODES or count == _LIST:
+        lines.append("        total += 1 + inner")
+    elif count == _EDGES:
+        lines.append("        total += inner")
+    if count == _LIST:  # an integer ``first``: every item; else the dearest, once
+        lines += [
+            "        if inner > dearest:",
+            "            dearest = inner",
+            f"    return out, total if run.first[{field.list_slot}] else 1 + dearest",
+        ]
+    else:
+        lines.append("    return out, total")
+    return lines
+
+
 # -- running ----------------------------------------------------------------------------------------
 
 # A response path as plain tuples (prev, key, typename): a graphql ``Path`` is only built if read.
@@ -408,6 +534,8 @@ class _Info:
 
 
 class _Run:
+    """One request's arguments and cost flags, and the resolver calls the compiled code makes."""
+
     __slots__ = ("plan", "root_value", "variables", "args", "first")
 
     def __init__(self, plan: Plan, root_value: Any, variables: Any, analysis: CostAnalysis) -> None:
@@ -418,43 +546,6 @@ class _Run:
         # As the cost rules read ``first``: from the variables as sent, operation defaults filled in.
         self.first = [isinstance(analysis.argument(f.node, "first"), int) for f in plan.lists]
 
-    def object(self, plan: _Object, source: Any, path: _PathTuple | None) -> tuple[dict[str, Any], int]:
-        """The object's response and the actual cost of its object fields."""
-        out: dict[str, Any] = {}
-        cost = 0
-        type_name = plan.type_name
-        # As the default resolver reads a field: a mapping's key, else an attribute.
-        get = source.get if type(source) is dict or isinstance(source, Mapping) else None
-        for key, name, kind, shape, fast, field in plan.steps:
-            if kind == _TYPENAME:
-                out[key] = type_name
-                continue
-            value = get(name) if get is not None else getattr(source, name, None)
-            if callable(value):
-                value = self.call(field, value, (path, key, type_name))
-            if value is None:
-                if not shape.nullable:
-                    raise _Bail
-                out[key] = None
-                count = field.count
-                if count == _OBJECT or (count == _LIST and not self.first[field.list_slot]):
-                    cost += 1
-                elif count == _CONNECTION:
-                    cost += CONNECTION_COST
-            elif kind == _LEAF:
-                out[key] = value if fast and type(value) is str else _leaf(shape, value)
-            elif kind == _OBJ:
-                out[key], inner = self.object(shape, value, (path, key, type_name))
-                count = field.count
-                if count == _OBJECT or count == _EDGE_NODE:
-                    cost += 1 + inner
-                elif count == _CONNECTION:
-                    cost += CONNECTION_COST + inner
-            else:
-                out[key], inner = self.list(shape, value, (path, key, type_name), field.count, field.list_slot)
-                cost += inner
-        return out, cost
-
     def call(self, field: _Field, resolve: Callable[..., Any], path: _PathTuple) -> Any:
         """A callable field value called as the default resolver calls it."""
         args = field.args if field.args is not None else self.args[field.slot]
@@ -463,44 +554,44 @@ class _Run:
             raise _Bail
         return value
 
-    def list(
-        self, shape: _List, value: Any, path: _PathTuple, count: int, slot: int
-    ) -> tuple[list[Any], int]:
-        if type(value) is not list and type(value) is not tuple:
-            raise _Bail
-        item: Any = shape.item
-        out: list[Any] = []
-        if type(item) is _Leaf:
-            for element in value:
-                if element is None:
-                    if not item.nullable:
-                        raise _Bail
-                    out.append(None)
-                else:
-                    out.append(_leaf(item, element))
-            return out, 0
-        costs: list[int] = []
-        for index, element in enumerate(value):
-            if element is None:
-                if not item.nullable:
-                    raise _Bail
-                out.append(None)
-                continue
-            built, inner = self.object(item, element, (path, index, None))
-            out.append(built)
-            costs.append(inner)
-        if count == _NODES or (count == _LIST and self.first[slot]):
-            return out, len(costs) + sum(costs)
-        if count == _LIST:
-            return out, 1 + max(costs, default=0)
-        if count == _EDGES:
-            return out, sum(costs)
-        return out, 0
-
 
 def _definition(field: _Field) -> GraphQLField:
     assert field.definition is not None
     return field.definition
+
+
+def _attributes(source: Any) -> Callable[[str], Any]:
+    """The default resolver's read of an object that is not a mapping."""
+    return lambda name: getattr(source, name, None)
+
+
+def _leaf_field(run: _Run, field: _Field, value: Any, path: _PathTuple | None) -> Any:
+    """A leaf field's value read from its object at ``path``, completed: what the shortcut does not take."""
+    if callable(value):
+        value = run.call(field, value, (path, field.key, field.parent.name))
+    shape = field.shape
+    assert isinstance(shape, _Leaf)
+    if value is None:
+        if not shape.nullable:
+            raise _Bail
+        return None
+    return _leaf(shape, value)
+
+
+def _leaves(shape: _List, value: Any) -> list[Any]:
+    if type(value) is not list and type(value) is not tuple:
+        raise _Bail
+    item = shape.item
+    assert isinstance(item, _Leaf)
+    out: list[Any] = []
+    for element in value:
+        if element is None:
+            if not item.nullable:
+                raise _Bail
+            out.append(None)
+        else:
+            out.append(_leaf(item, element))
+    return out
 
 
 def _leaf(shape: _Leaf, value: Any) -> Any:
@@ -533,8 +624,6 @@ def project(plan: Plan, root_value: Any, variables: Any, analysis: CostAnalysis)
     analysis for the same request.
     """
     try:
-        run = _Run(plan, root_value, variables, analysis)
-        data, cost = run.object(plan.root, root_value, None)
+        return plan.build(_Run(plan, root_value, variables, analysis), root_value, None)
     except Exception:  # noqa: BLE001 - whatever it is, graphql-core will say it properly
         return None
-    return data, cost

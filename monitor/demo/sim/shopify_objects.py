@@ -129,21 +129,32 @@ def connection(
 ) -> dict[str, Any]:
     """One page of a connection: ``first``/``after``, ``last``/``before``, ``reverse``."""
     sort = sorts.get(args.get("sortKey") or default_sort, ident)
-    descending = bool(args.get("reverse"))
     rows = [((sort(record), ident(record)), record) for record in records]
+    page, earlier, later = _page(
+        rows, args.get("first"), args.get("after"), args.get("last"), args.get("before"), bool(args.get("reverse"))
+    )
+    return _connection(page, [node(record) for _, record in page], earlier, later)
+
+
+_Row = tuple[tuple[Any, int], T]
+
+
+def _page(
+    rows: list[_Row[T]], first: Any, after: Any, last: Any, before: Any, descending: bool
+) -> tuple[list[_Row[T]], int, int]:
+    """The rows on the page, in order, and how many are left out before and after it."""
     earlier = later = 0  # rows outside the page on either side
     try:
-        if args.get("after"):
-            mark = decode_cursor(args["after"])
+        if after:
+            mark = decode_cursor(after)
             kept = [row for row in rows if (row[0] < mark if descending else row[0] > mark)]
             earlier, rows = len(rows) - len(kept), kept
-        if args.get("before"):
-            mark = decode_cursor(args["before"])
+        if before:
+            mark = decode_cursor(before)
             kept = [row for row in rows if (row[0] > mark if descending else row[0] < mark)]
             later, rows = len(rows) - len(kept), kept
     except TypeError:  # a cursor from another sort key
         raise GraphQLError("Invalid cursor for the current sort key") from None
-    first, last = args.get("first"), args.get("last")
     # The page off the top of a heap: a search may match thousands of records and a page wants 50.
     if isinstance(first, int):
         page = (heapq.nlargest if descending else heapq.nsmallest)(max(first, 0), rows, key=_row_key)
@@ -153,8 +164,10 @@ def connection(
     if isinstance(last, int):
         cut = max(0, len(page) - max(last, 0))
         earlier, page = earlier + cut, page[cut:]
-    nodes = [node(record) for _, record in page]
+    return page, earlier, later
 
+
+def _connection(page: list[_Row[Any]], nodes: list[Any], earlier: int, later: int) -> dict[str, Any]:
     def edges(info: Info) -> list[dict[str, Any]]:  # cursors only for a query that asks for edges
         return [{"cursor": encode_cursor(*key), "node": built} for (key, _), built in zip(page, nodes)]
 
@@ -174,32 +187,44 @@ def _row_key(row: tuple[tuple[Any, int], Any]) -> tuple[Any, int]:
     return row[0]
 
 
+@functools.lru_cache(maxsize=256, typed=True)  # every variant on a page asks for the same page of levels
+def _location_page(
+    first: Any, after: Any, last: Any, before: Any, descending: bool
+) -> tuple[list[_Row[int]], int, int]:
+    """The page of the one location (sorted by id, its id 1), as ``connection`` pages it."""
+    return _page([((1, 1), 1)], first, after, last, before, descending)
+
+
+def _levels(level: dict[str, Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """A variant's inventory levels: ``connection([1], args, {}, …)``, its page worked out once per arguments."""
+    page, earlier, later = _location_page(
+        args.get("first"), args.get("after"), args.get("last"), args.get("before"), bool(args.get("reverse"))
+    )
+    return _connection(page, [level] * len(page), earlier, later)
+
+
 def variant_object(variant: Variant) -> dict[str, Any]:
     updated = variant.updated_at or variant.inventory_updated_at or _NEVER
-    stocked = variant.inventory_updated_at or updated
+    stocked = shopify_datetime(variant.inventory_updated_at or updated)
     level = {
         "id": f"gid://shopify/InventoryLevel/1?inventory_item_id={variant.inventory_item_id}",
-        "updatedAt": shopify_datetime(stocked),
+        "updatedAt": stocked,
         "location": LOCATION,
-        "quantities": lambda info, names: [_quantity(variant, name) for name in names],
+        "quantities": lambda info, names: _quantities(variant, names),
     }
-
-    def levels(info: Info, **args: Any) -> dict[str, Any]:
-        return connection([1], args, {}, lambda location: location, lambda _: level)
-
     return {
-        "id": gid("ProductVariant", variant.id),
+        "id": f"gid://shopify/ProductVariant/{variant.id}",
         "sku": variant.sku,
         "title": "Default Title",
         "price": lambda info: shopify_money(variant.price),
         "updatedAt": shopify_datetime(updated),
         "inventoryQuantity": variant.available,
         "inventoryItem": {
-            "id": gid("InventoryItem", variant.inventory_item_id),
+            "id": f"gid://shopify/InventoryItem/{variant.inventory_item_id}",
             "sku": variant.sku,
             "tracked": True,
-            "updatedAt": shopify_datetime(stocked),
-            "inventoryLevels": levels,
+            "updatedAt": stocked,
+            "inventoryLevels": lambda info, **args: _levels(level, args),
             "inventoryLevel": lambda info, locationId: level if locationId == LOCATION["id"] else None,
         },
         "product": lambda info: {
@@ -254,13 +279,23 @@ def customer_object(customer: ShopCustomer) -> dict[str, Any]:
     }
 
 
-def _quantity(variant: Variant, name: str) -> dict[str, Any]:
-    amounts = {"available": variant.available, "committed": variant.committed, "on_hand": variant.on_hand}
-    if name in amounts:
-        return {"name": name, "quantity": amounts[name], "updatedAt": shopify_datetime(variant.inventory_updated_at)}
-    if name in QUANTITY_NAMES:
+def _quantities(variant: Variant, names: list[str]) -> list[dict[str, Any]]:
+    updated = shopify_datetime(variant.inventory_updated_at)
+    return [_quantity(variant, name, updated) for name in names]
+
+
+def _quantity(variant: Variant, name: str, updated: str | None) -> dict[str, Any]:
+    if name == "available":
+        quantity = variant.available
+    elif name == "committed":
+        quantity = variant.committed
+    elif name == "on_hand":
+        quantity = variant.on_hand
+    elif name in QUANTITY_NAMES:
         return {"name": name, "quantity": 0, "updatedAt": None}
-    raise GraphQLError(f"Invalid quantity name: '{name}'. Valid names: {', '.join(QUANTITY_NAMES)}")
+    else:
+        raise GraphQLError(f"Invalid quantity name: '{name}'. Valid names: {', '.join(QUANTITY_NAMES)}")
+    return {"name": name, "quantity": quantity, "updatedAt": updated}
 
 
 def _fulfillment(order: ShopOrder, number: int, fulfillment: Fulfillment) -> dict[str, Any]:

@@ -148,12 +148,22 @@ def _combine(kind: type[All] | type[AnyOf], parts: list[Expression]) -> Expressi
     return parts[0] if len(parts) == 1 else kind(tuple(parts))
 
 
+_KEYWORDS = frozenset({"OR", "AND", "NOT", "(", ")"})  # tokens the parser reads as more than a term
+
+
 def parse_search(text: str | None) -> Expression | None:
     """The expression in ``text``; None when it has no terms (everything matches). Never raises:
     Shopify reads a malformed search as best it can (a stray ``)`` is dropped)."""
     if not text:
         return None
     tokens = _tokens(text)
+    words = tokens[::2]
+    if len(tokens) % 2 and tokens[1::2].count("OR") == len(tokens) // 2 and _KEYWORDS.isdisjoint(words):
+        return _combine(AnyOf, [_term(word) for word in words])  # a lookup's ``a OR b OR …``: as _parse reads it
+    return _parse(tokens)
+
+
+def _parse(tokens: list[str]) -> Expression | None:
     parser = _Parser(tokens)
     parts: list[Expression] = []
     while parser.peek() is not None:
