@@ -10,8 +10,10 @@ few stale records out of budget, conflicts (``erp``), missing records, a duplica
 1. **Scrape time** (goal: median HTTP scrape ≤ 50 ms): in this process, a ``ProbeService`` (scheduler paused) runs
    every contract twice against that world and the real store, so every series exists (lag
    histograms, kinds, fields, breach states); a start delay is observed per contract, as the
-   scheduler's listener would. Then ``generate_latest`` of its registry and a real HTTP GET of
-   ``/metrics`` (``HttpServer`` + httpx) are timed, best and median of 20 each.
+   scheduler's listener would. The service keeps the /metrics text warm (regenerated at most
+   every 5 s when something changed, as ``syncwatch run`` does): a real HTTP GET of ``/metrics``
+   (``HttpServer`` + httpx) is timed, and so is regenerating the whole text (what the
+   warm-keeping thread pays), best and median of 20 each.
 2. **RSS** (goal: peak < 200 MB, i.e. 190.7 MiB): ``python -m monitor.cli run -c <config> --port 0`` on a fresh copy
    of the world, every contract every 30 s or 45 s, for ``--seconds`` (default 150: the service
    staggers first runs 2 s apart, so the 50th contract first runs at 98 s and needs ~150 s for
@@ -181,7 +183,7 @@ def scrape_time(root: Path) -> tuple[bool, list[str]]:
     logging.getLogger("monitor").setLevel(logging.ERROR)  # each run's result (breaches at WARNING) is not news here
     store = Store.open(config.storage_url)
     ctx = ConnectorContext(sleep=time.sleep, monotonic=time.monotonic, base_dir=config.base_dir)
-    service = ProbeService(config, store, SystemClock(), ctx)
+    service = ProbeService(config, store, SystemClock(), ctx, metrics_cache=5.0)  # as `syncwatch run` does
     service.start(paused=True)
     lines: list[str] = []
     try:
@@ -196,11 +198,12 @@ def scrape_time(root: Path) -> tuple[bool, list[str]]:
         for i, name in enumerate(config.contracts):  # as the scheduler's listener would, once per run
             for k in range(2):
                 service.metrics.start_delay.labels(name).observe(0.002 + 0.001 * ((i + k) % 7))
-        registry = service.metrics.registry
-        body = generate_latest(registry)
+        registry, live = service.metrics.registry, service.metrics.live
+        body = service.metrics.exposition()
         series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
         breaching = sum(1 for line in body.splitlines() if line.startswith(b"syncwatch_breach{") and line.endswith(b" 1.0"))
-        direct = timed(lambda: generate_latest(registry))
+        # Regenerating the whole text: what the warm-keeping thread pays at most every 5 s.
+        direct = timed(lambda: generate_latest(registry) + generate_latest(live))
         server = HttpServer(build_app(service), "127.0.0.1", 0)
         server.start()
         try:
@@ -222,7 +225,7 @@ def scrape_time(root: Path) -> tuple[bool, list[str]]:
     lines.append(f"contracts={len(config.contracts)} targets_per_contract={len(TARGETS)} rows_per_table={ROWS} "
                  f"probe_runs={2 * len(config.contracts)} probe_seconds={probe_seconds:.1f}")
     lines.append(f"metrics_bytes={len(body)} metrics_series={series} breach_series_firing={breaching}")
-    lines.append(f"generate_latest_ms_best={direct[0]:.1f} generate_latest_ms_median={direct[1]:.1f}")
+    lines.append(f"regenerate_ms_best={direct[0]:.1f} regenerate_ms_median={direct[1]:.1f}")
     lines.append(f"scrape_ms_best={over_http[0]:.1f} scrape_ms_median={over_http[1]:.1f}")
     return over_http[1] <= GOAL_SCRAPE_MS, lines
 

@@ -44,7 +44,7 @@ class Prober:
         contract = engine.contract
         systems = [contract.source.system, *(t.system for t in contract.targets)]
         connectors = {name: self._connector(name) for name in systems}
-        prior = self.store.prior_state(contract_name)
+        prior = self.store.prior_state(contract_name, [t.system for t in contract.targets])
         result = engine.run(connectors, prior, self.clock, self.rng)
         self.store.record(result)
         now = self.clock.now()

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import generate_latest
 
 from monitor.clock import FixedClock
 from monitor.config import Config
@@ -56,10 +55,10 @@ def metrics_config() -> Config:
 def exposed_series_names() -> frozenset[str]:
     """Series names the exporter can expose: gauges as named, counters with ``_total``,
     histograms only through ``_bucket``, ``_count`` and ``_sum`` (the bare name has no series)."""
-    registry = SyncMetrics(metrics_config(), FixedClock(T0)).registry
+    metrics = SyncMetrics(metrics_config(), FixedClock(T0))
     names: set[str] = set()
     families: set[str] = set()
-    for family in registry.collect():
+    for family in [*metrics.registry.collect(), *metrics.live.collect()]:
         if family.type == "histogram":
             families.add(family.name)
             names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
@@ -121,7 +120,7 @@ def sample_exposition() -> bytes:
     metrics.observe(result, opened)
     metrics.start_delay.labels("stock").observe(0.2)
     clock.advance(timedelta(minutes=1))
-    return generate_latest(metrics.registry)
+    return metrics.exposition()
 
 
 # -- without promtool ---------------------------------------------------------------------------

@@ -266,6 +266,10 @@ def test_streaks_are_carried_per_target_from_the_latest_snapshot(store: Store) -
 
     assert state.streaks == {WMS: {"out_of_budget": 2}, SHOPIFY: {"conflict": 1}}
     assert state.last_run_at == LATER
+    # Given the targets (one index seek each), the same answer; a target never recorded is absent.
+    assert store.prior_state(CONTRACT, [SHOPIFY, WMS, "crm"]).streaks == state.streaks
+    assert [r.verdict.target for r in store.latest_records(CONTRACT, [WMS, SHOPIFY])] == [SHOPIFY, WMS]
+    assert store.latest_records(CONTRACT, [WMS])[0].verdict.streaks == {"out_of_budget": 2}
     [_, wms_before, wms_now] = store.health_history(CONTRACT, since=T0)
     assert wms_before.verdict.streaks == {"out_of_budget": 1}
     assert wms_now.verdict.breaching == ("out_of_budget",)

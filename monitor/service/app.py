@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -109,7 +109,7 @@ _templates.filters["duration"] = _short
 
 def build_app(runtime: Runtime) -> Starlette:
     def metrics(_: Request) -> Response:
-        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     def healthz(_: Request) -> Response:
         return PlainTextResponse("ok\n")

@@ -20,6 +20,9 @@ __all__ = ["serve"]
 
 log = logging.getLogger("syncwatch")
 
+# /metrics text is at most this old (probe intervals are minutes; Prometheus scrapes every 15 s or so).
+_METRICS_CACHE_SECONDS = 5.0
+
 
 def serve(config: Config, host: str | None = None, port: int | None = None) -> int:
     """Run until SIGTERM or SIGINT; SIGHUP reloads the contracts. Returns the exit code."""
@@ -30,7 +33,8 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> i
     settings = config.settings.service
     store = Store.open(config.storage_url)
     ctx = ConnectorContext(sleep=time.sleep, monotonic=time.monotonic, base_dir=config.base_dir)
-    service = ProbeService(config, store, SystemClock(), ctx, workers=settings.workers, watch_every=settings.watch)
+    service = ProbeService(config, store, SystemClock(), ctx, workers=settings.workers, watch_every=settings.watch,
+                           metrics_cache=_METRICS_CACHE_SECONDS)
     server = HttpServer(build_app(service), host or settings.host, settings.port if port is None else port)
     stop = threading.Event()
 

@@ -89,6 +89,7 @@ class ProbeService:
         workers: int = 8,
         watch_every: timedelta = timedelta(seconds=10),
         loader: Callable[[Path], Config] = load_config,
+        metrics_cache: float = 0.0,
     ) -> None:
         self._config = config
         self._store = store
@@ -97,9 +98,12 @@ class ProbeService:
         self._loader = loader
         self._watch_every = watch_every
         self._lock = threading.Lock()
+        self._metrics_cache = metrics_cache
         self._lease = _Lease(Prober(config, store, clock, ctx))
         self._fingerprint = _fingerprint(config)
-        self._metrics = SyncMetrics(config, clock)
+        # metrics_cache > 0: /metrics serves text regenerated at most that often, kept warm on a thread.
+        self._metrics = SyncMetrics(config, clock, cache_seconds=metrics_cache)
+        self._warm_stop = threading.Event()
         self.last_reload_error: str | None = None
         self._started: dict[str, datetime] = {}
         self._scheduler = BackgroundScheduler(
@@ -151,7 +155,7 @@ class ProbeService:
         for contract in self._config.contracts.values():
             name = contract.contract
             try:
-                self._metrics.restore(contract, self._store.latest_records(name), self._store.runs(name, limit=50),
+                self._metrics.restore(contract, self._store.latest_records(name, [t.system for t in contract.targets]), self._store.runs(name, limit=50),
                                       self._store.open_divergences(name))
             except StoreError as exc:
                 log.error("%s: the last state could not be read from the store: %s", name, exc)
@@ -163,10 +167,14 @@ class ProbeService:
             id=_WATCH_JOB, replace_existing=True, misfire_grace_time=None,
         )
         self._scheduler.start(paused=paused)
+        if self._metrics_cache > 0:
+            threading.Thread(target=self._metrics.keep_warm, args=(self._warm_stop,), name="syncwatch-metrics",
+                             daemon=True).start()
         log.info("scheduled %d contracts", len(self._config.contracts))
 
     def stop(self) -> None:
         """Stop scheduling and wait for running probes to finish; close connectors."""
+        self._warm_stop.set()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         with self._lock:

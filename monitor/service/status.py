@@ -128,7 +128,7 @@ def collect_status(config: Config, store: Store, now: datetime) -> list[Contract
 def _contract_status(config: Config, store: Store, contract: Contract, now: datetime) -> ContractStatus:
     owner = config.owners.get(contract.owner)
     technical = config.owners.get(contract.effective_technical_owner)
-    latest = {record.verdict.target: record for record in store.latest_records(contract.contract)}
+    latest = {record.verdict.target: record for record in store.latest_records(contract.contract, [t.system for t in contract.targets])}
     open_by_target: dict[str, Counter[str]] = {}
     for div in store.open_divergences(contract.contract):
         open_by_target.setdefault(div.target, Counter())[div.kind.value] += 1
