@@ -62,6 +62,7 @@ METRIC_NAMES = frozenset({
     "syncwatch_last_probe_timestamp_seconds",
     "syncwatch_last_success_timestamp_seconds",
     "syncwatch_connector_requests_total",
+    "syncwatch_connector_request_duration_seconds",
     "syncwatch_connector_retries_total",
     "syncwatch_connector_rate_limit_waits_total",
     "syncwatch_connector_rate_limit_wait_seconds_total",
@@ -258,6 +259,9 @@ class SyncMetrics:
         self.requests = Counter("syncwatch_connector_requests", "Requests sent to a system, by outcome: the HTTP status (e.g. 200, 429), or ok, timeout, "
                                 "connection_error, unavailable, query_error, error.",
                                 ["system", "status"], registry=r)
+        self.request_duration = Histogram("syncwatch_connector_request_duration_seconds",
+                                          "Wall time of one request to a system (retries counted apart).", ["system"],
+                                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0), registry=r)
         self.retries = Counter("syncwatch_connector_retries", "Requests retried.", ["system"], registry=r)
         self.waits = Counter("syncwatch_connector_rate_limit_waits", "Times a connector waited on a rate limit.",
                              ["system"], registry=r)
@@ -367,6 +371,8 @@ class SyncMetrics:
         for usage in result.usage:
             for status, n in usage.by_status.items():
                 self.requests.labels(usage.system, status).inc(n)
+            for seconds in usage.durations:
+                self.request_duration.labels(usage.system).observe(seconds)
             self.retries.labels(usage.system).inc(usage.retries)
             self.waits.labels(usage.system).inc(usage.rate_limit_waits)
             self.waited.labels(usage.system).inc(usage.waited_seconds)

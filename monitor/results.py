@@ -230,6 +230,7 @@ class ConnectorUsage:
     rate_limit_waits: int = 0
     waited_seconds: float = 0.0
     cost_points: float = 0.0  # cost-based APIs (Shopify): points spent
+    durations: list[float] = field(default_factory=list)  # wall seconds of each request (metrics; not stored)
 
 
 @dataclass(slots=True)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -177,8 +179,20 @@ class UsageMeter:
     def snapshot(self) -> ConnectorUsage:
         u = self.current
         return ConnectorUsage(
-            u.system, u.requests, dict(u.by_status), u.retries, u.rate_limit_waits, u.waited_seconds, u.cost_points
+            u.system, u.requests, dict(u.by_status), u.retries, u.rate_limit_waits, u.waited_seconds, u.cost_points,
+            list(u.durations),
         )
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Count one request and how long it took (wall time, whatever the outcome)."""
+        usage = self.current
+        usage.requests += 1
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            usage.durations.append(time.perf_counter() - started)
 
     def reset(self) -> None:
         self._local.usage = ConnectorUsage(self.system)

@@ -164,10 +164,9 @@ class Exchange:
     ) -> tuple[httpx.Response, bytes | None]:
         """One request: the (closed) response and its body, or None where ``check`` said not
         to read it. ``check`` sees the response before its body and raises to refuse it."""
-        self._meter.current.requests += 1
         outcome = "error"
         try:
-            with self._client.stream(method, url, params=params, json=json_body) as response:
+            with self._meter.request(), self._client.stream(method, url, params=params, json=json_body) as response:
                 outcome = str(response.status_code)
                 raw = self._read_body(response, label, attempt) if check(response) else None
         except httpx.TimeoutException as exc:

@@ -188,9 +188,8 @@ class SqlConnector:
 
     def _execute(self, stmt: Any) -> list[Sequence[Any]]:
         def once() -> list[Sequence[Any]]:
-            self._meter.current.requests += 1
             try:
-                with self._engine.connect() as conn:
+                with self._meter.request(), self._engine.connect() as conn:
                     rows: list[Sequence[Any]] = [tuple(r) for r in conn.execute(stmt)]
             except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
                 if _is_query_problem(exc):

@@ -453,10 +453,18 @@ def connectors() -> Json:
         [target(f"sum by (system) (rate(syncwatch_connector_rate_limit_wait_seconds_total{{{_S}}}[{RATE_WINDOW}]))",
                 "{{system}}")], "percentunit"), w=12, h=8)
     lay.add(panel(
+        "timeseries", "Request durations",
+        f"p50 and p95 over {RATE_WINDOW} of one request's wall time, by system (each attempt of a retry counted).",
+        [target(f"histogram_quantile(0.95, sum by (system, le) "
+                f"(rate(syncwatch_connector_request_duration_seconds_bucket{{{_S}}}[{RATE_WINDOW}])))", "{{system}} p95"),
+         target(f"histogram_quantile(0.5, sum by (system, le) "
+                f"(rate(syncwatch_connector_request_duration_seconds_bucket{{{_S}}}[{RATE_WINDOW}])))", "{{system}} p50",
+                "B")], "s"), w=12, h=8)
+    lay.add(panel(
         "timeseries", "Probe durations by contract",
-        f"p95 over {RUN_WINDOW} of a probe run's wall time (syncwatch does not time single requests).",
+        f"p95 over {RUN_WINDOW} of a probe run's wall time.",
         [target(f"histogram_quantile(0.95, sum by (contract, le) (rate(syncwatch_probe_duration_seconds_bucket[{RUN_WINDOW}])))",
-                "{{contract}}")], "s"), w=24, h=8)
+                "{{contract}}")], "s"), w=12, h=8)
     variables = [query_variable("system", "System", "label_values(syncwatch_connector_requests_total, system)",
                                 multi=True, include_all=True)]
     return dashboard("syncwatch-connectors", "Connectors",

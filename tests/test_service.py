@@ -138,6 +138,9 @@ def _check_endpoints(client: httpx.Client) -> None:
     assert _value(samples, "syncwatch_probe_runs_total", contract="stock", outcome="divergent") == 2
     assert _value(samples, "syncwatch_last_success_timestamp_seconds", contract="stock") == (T0.timestamp() + 60)
     assert _value(samples, "syncwatch_connector_requests_total", system="wms", status="ok") >= 2
+    # Every request timed: as many durations as requests.
+    requests = sum(v for (n, lab), v in samples.items() if n == "syncwatch_connector_requests_total" and ("system", "wms") in lab)
+    assert _value(samples, "syncwatch_connector_request_duration_seconds_count", system="wms") == requests
     # 45 in-sync records gave a lag sample each run (5 s each), and the 300 s budget is a bucket edge.
     assert _value(samples, "syncwatch_sync_lag_seconds_count", **labels) == 90
     assert _value(samples, "syncwatch_sync_lag_seconds_bucket", le="300.0", **labels) == 90

@@ -93,7 +93,7 @@ def run_values(result: ProbeResult) -> dict[str, Any]:
         "error_reason": result.error_reason,
         "error": result.error,
         "sampled_by_stream": dict(result.sampled_by_stream),
-        "usage": [asdict(usage) for usage in result.usage],
+        "usage": [{k: v for k, v in asdict(usage).items() if k != "durations"} for usage in result.usage],
     }
 
 
