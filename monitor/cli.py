@@ -20,9 +20,11 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -31,8 +33,11 @@ from monitor.clock import SystemClock
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError, SyncwatchError
 from monitor.render_cli import print_check, print_probe, print_problems, result_json
-from monitor.results import Outcome, ProbeResult
+from monitor.results import Incident, Outcome, ProbeResult
 from probes.base import ConnectorContext
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 __all__ = ["ExitCode", "app", "main"]
 
@@ -174,6 +179,154 @@ def demo(
     with console.status("replaying the demo world …") as status:
         card = replay(out, duration, seed, progress=lambda at: status.update(f"replaying: simulated {at:%a %d %b %H:%M}"))
     print_scorecard(_out(), card, out)
+
+
+incidents_app = typer.Typer(help="Incidents: breaches followed from opened to resolved.", no_args_is_help=True)
+silence_app = typer.Typer(help="Silences: hold notifications back for a while; measuring goes on.",
+                          no_args_is_help=True)
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(silence_app, name="silence")
+IncidentId = Annotated[int, typer.Argument(help="The incident's number (see `syncwatch incidents list`).")]
+ByOption = Annotated[str, typer.Option("--by", help="Who (an owner's name in rules/owners.yaml, or free text).")]
+
+
+@incidents_app.command("list")
+def incidents_list(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    show_all: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    contract: Annotated[str | None, typer.Option(help="Only this contract.")] = None,
+) -> None:
+    """Open and acknowledged incidents, newest first (--all: resolved ones too)."""
+    from monitor.render_cli import print_incidents
+    from monitor.results import IncidentState
+
+    with _store(load_config(config, secrets_optional=True)) as store:
+        states = None if show_all else [IncidentState.OPEN, IncidentState.ACKNOWLEDGED]
+        print_incidents(_out(), store.incidents(states, contract), SystemClock().now())
+
+
+@incidents_app.command("ack")
+def incidents_ack(incident: IncidentId, by: ByOption = "cli", config: ConfigOption = Path("syncwatch.yaml")) -> None:
+    """Acknowledge an incident: someone is on it (stops escalation; reminders continue in its thread)."""
+    from monitor.results import IncidentState
+
+    def ack(found: Incident) -> str:
+        if found.state is IncidentState.RESOLVED:
+            raise typer.BadParameter(f"incident {incident} is resolved already", param_hint="INCIDENT")
+        found.state, found.acknowledged_by, found.acknowledged_at = IncidentState.ACKNOWLEDGED, by, SystemClock().now()
+        return f"incident {incident} acknowledged by {by}"
+
+    _change_incident(config, incident, ack)
+
+
+@incidents_app.command("resolve")
+def incidents_resolve(incident: IncidentId, by: ByOption = "cli", config: ConfigOption = Path("syncwatch.yaml")) -> None:
+    """Resolve an incident by hand (a breach in the next runs opens a new one, or reopens this one)."""
+    from monitor.results import IncidentState
+
+    def resolve(found: Incident) -> str:
+        found.state, found.resolved_at = IncidentState.RESOLVED, SystemClock().now()
+        found.facts = {**found.facts, "resolved_by": by}
+        return f"incident {incident} resolved by {by}"
+
+    _change_incident(config, incident, resolve)
+
+
+@incidents_app.command("snooze")
+def incidents_snooze(
+    incident: IncidentId,
+    duration: Annotated[str, typer.Option("--for", help="How long, e.g. 2h or 30m.")] = "1h",
+    config: ConfigOption = Path("syncwatch.yaml"),
+) -> None:
+    """Hold back reminders about an incident for a while (it stays open and measured)."""
+    from monitor.units import format_duration, parse_duration
+
+    try:
+        length = parse_duration(duration)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--for") from None
+
+    def snooze(found: Incident) -> str:
+        found.snoozed_until = SystemClock().now() + length
+        return f"incident {incident} snoozed for {format_duration(length)}"
+
+    _change_incident(config, incident, snooze)
+
+
+@silence_app.command("add")
+def silence_add(
+    duration: Annotated[str, typer.Option("--for", help="How long, e.g. 2h.")],
+    comment: Annotated[str, typer.Option(help="Why (shown with the silence).")],
+    contract: Annotated[str | None, typer.Option(help="Only this contract (default: all).")] = None,
+    target: Annotated[str | None, typer.Option(help="Only this target system (default: all).")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only this breach kind: out_of_budget, conflict, "
+                                                   "schema_change, probe_failing (default: all).")] = None,
+    by: ByOption = "cli",
+    config: ConfigOption = Path("syncwatch.yaml"),
+) -> None:
+    """Silence notifications matching contract/target/kind for a while."""
+    from monitor.results import BreachKind, Silence
+    from monitor.units import format_duration, parse_duration
+
+    loaded = load_config(config, secrets_optional=True)
+    try:
+        length = parse_duration(duration)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--for") from None
+    if contract is not None and contract not in loaded.contracts:
+        raise typer.BadParameter(f"{contract!r} is not a contract; known: {', '.join(sorted(loaded.contracts))}",
+                                 param_hint="--contract")
+    try:
+        breach = BreachKind(kind) if kind is not None else None
+    except ValueError:
+        raise typer.BadParameter(f"{kind!r} is not a breach kind; valid: {', '.join(k.value for k in BreachKind)}",
+                                 param_hint="--kind") from None
+    now = SystemClock().now()
+    with _store(loaded) as store:
+        silence = store.add_silence(Silence(None, now, now + length, by, comment, contract, target, breach))
+    _out().print(f"silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC ({format_duration(length)})")
+
+
+@silence_app.command("list")
+def silence_list(config: ConfigOption = Path("syncwatch.yaml")) -> None:
+    """Silences in force now."""
+    from monitor.render_cli import print_silences
+
+    with _store(load_config(config, secrets_optional=True)) as store:
+        print_silences(_out(), store.silences(active_at=SystemClock().now()))
+
+
+@silence_app.command("remove")
+def silence_remove(
+    silence: Annotated[int, typer.Argument(help="The silence's number (see `syncwatch silence list`).")],
+    config: ConfigOption = Path("syncwatch.yaml"),
+) -> None:
+    """Remove a silence."""
+    with _store(load_config(config, secrets_optional=True)) as store:
+        if not store.remove_silence(silence):
+            raise typer.BadParameter(f"there is no silence {silence}", param_hint="SILENCE")
+    _out().print(f"silence {silence} removed")
+
+
+@contextmanager
+def _store(config: Config) -> Iterator[Store]:
+    from monitor.store import Store
+
+    store = Store.open(config.storage_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _change_incident(config_path: Path, incident_id: int, change: Callable[[Incident], str]) -> None:
+    with _store(load_config(config_path, secrets_optional=True)) as store:
+        found = store.incident(incident_id)
+        if found is None:
+            raise typer.BadParameter(f"there is no incident {incident_id}", param_hint="INCIDENT")
+        said = change(found)
+        store.save_incident(found)
+    _out().print(said)
 
 
 def _probe(config: Config, names: list[str], quiet: bool = False) -> list[ProbeResult]:

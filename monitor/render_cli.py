@@ -14,7 +14,7 @@ from rich.table import Table
 
 from monitor.config import Config, Contract
 from monitor.errors import ConfigProblem
-from monitor.results import BreachKind, Kind, ProbeResult
+from monitor.results import BreachKind, Incident, Kind, ProbeResult, Silence
 from monitor.units import format_duration
 
 __all__ = ["print_check", "print_probe", "result_json"]
@@ -147,3 +147,41 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def print_incidents(console: Console, incidents: list[Incident], now: datetime) -> None:
+    """A table of incidents: number, state, contract → target, kind, since, figures."""
+    if not incidents:
+        console.print("no incidents")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("#", "state", "contract → target", "kind", "opened", "lasted", "latest", "acknowledged"):
+        table.add_column(name)
+    for i in incidents:
+        facts = i.facts
+        if i.kind is BreachKind.PROBE_FAILING:
+            latest = f"could not read ({facts.get('reason', 'error')})"
+        else:
+            ratio = facts.get("ratio")
+            latest = (f"{facts.get('out_of_budget', 0)}/{facts.get('sampled', 0)} out of budget"
+                      + (f" ({ratio:.1%})" if ratio is not None else ""))
+            if facts.get("conflicts"):
+                latest += f", {facts['conflicts']} conflicts"
+        lasted = format_duration(((i.resolved_at or now) - i.opened_at).total_seconds())
+        ack = f"{i.acknowledged_by} {i.acknowledged_at:%d %b %H:%M}" if i.acknowledged_at else "-"
+        table.add_row(str(i.id), i.state.value, f"{i.contract} → {i.target}", i.kind.value,
+                      f"{i.opened_at:%d %b %H:%M} UTC", lasted, latest, ack)
+    console.print(table)
+
+
+def print_silences(console: Console, silences: list[Silence]) -> None:
+    if not silences:
+        console.print("no silences in force")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("#", "until", "contract", "target", "kind", "by", "why"):
+        table.add_column(name)
+    for s in silences:
+        table.add_row(str(s.id), f"{s.ends_at:%d %b %H:%M} UTC", s.contract or "any", s.target or "any",
+                      s.kind.value if s.kind else "any", s.created_by, s.comment)
+    console.print(table)

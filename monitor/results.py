@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 __all__ = [
     "Kind",
@@ -241,6 +242,76 @@ class TargetResult:
     verdict: Verdict
 
 
+class IncidentState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(slots=True)
+class Incident:
+    """A breach (contract × target × breach kind) followed from opened to resolved.
+
+    ``facts`` are the latest figures in plain values (ratios, counts, masked example keys),
+    for messages and reports; never a customer value or a clear personal key.
+    """
+
+    id: int | None
+    contract: str
+    target: str
+    kind: BreachKind
+    state: IncidentState
+    opened_at: datetime
+    last_breach_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    snoozed_until: datetime | None = None
+    resolved_at: datetime | None = None
+    healthy_runs: int = 0
+    reopened: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Silence:
+    """Notifications matching it are held back from ``starts_at`` to ``ends_at``; measuring goes on.
+    A matcher left None matches anything."""
+
+    id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str = ""
+    contract: str | None = None
+    target: str | None = None
+    kind: BreachKind | None = None
+
+    def matches(self, contract: str, target: str, kind: BreachKind, at: datetime) -> bool:
+        return (
+            self.starts_at <= at < self.ends_at
+            and self.contract in (None, contract)
+            and self.target in (None, target)
+            and self.kind in (None, kind)
+        )
+
+
+class IncidentChange(StrEnum):
+    OPENED = "opened"
+    REOPENED = "reopened"
+    WORSE = "worse"
+    BETTER = "better"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEvent:
+    """What happened to an incident in a run: what the owner is told about."""
+
+    change: IncidentChange
+    incident: Incident
+    at: datetime
+
+
 @dataclass(slots=True)
 class ProbeResult:
     contract: str
@@ -253,6 +324,7 @@ class ProbeResult:
     usage: list[ConnectorUsage]
     error: str | None = None  # the source (or sampling) could not be read
     error_reason: str | None = None
+    incident_events: list[IncidentEvent] = field(default_factory=list)  # filled when recorded
 
 
 @dataclass(slots=True)

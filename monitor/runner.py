@@ -15,6 +15,7 @@ from monitor.clock import Clock
 from monitor.config import Config
 from monitor.engine import ProbeEngine
 from monitor.errors import ConfigError, ConfigProblem
+from monitor.incidents import track_incidents
 from monitor.results import ProbeResult
 from monitor.store import Store
 from probes.base import Connector, ConnectorContext
@@ -39,14 +40,18 @@ class Prober:
         self._pruned_at: datetime | None = None
 
     def probe(self, contract_name: str) -> ProbeResult:
-        """Run one contract now, record the result, prune old observations; return the result."""
+        """Run one contract now, record the result and the incidents it opens or closes, prune old
+        observations; return the result (its ``incident_events`` say what happened to incidents)."""
         engine = self._engine(contract_name)
         contract = engine.contract
         systems = [contract.source.system, *(t.system for t in contract.targets)]
         connectors = {name: self._connector(name) for name in systems}
         prior = self.store.prior_state(contract_name, [t.system for t in contract.targets])
         result = engine.run(connectors, prior, self.clock, self.rng)
-        self.store.record(result)
+        policy = self.config.settings.alerting
+        known = self.store.incidents_to_track(contract_name, result.started_at - policy.cooldown)
+        incidents, result.incident_events = track_incidents(known, result, policy, result.started_at)
+        self.store.record(result, incidents)  # the run and its incidents in one transaction
         now = self.clock.now()
         # Pruning scans the observations table: once an hour is plenty for a retention in days.
         if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:

@@ -239,12 +239,21 @@ class Service(StrictModel):
     watch: Duration = timedelta(seconds=10)
 
 
+class Alerting(StrictModel):
+    """How breaches become incidents: resolved after ``resolve_after`` healthy runs; a breach
+    within ``cooldown`` of its incident's resolution reopens it instead of opening another."""
+
+    resolve_after: Runs = 2
+    cooldown: Duration = timedelta(hours=1)
+
+
 class Settings(StrictModel):
     """The top of syncwatch.yaml, apart from ``systems`` (validated per kind)."""
 
     version: Literal[1] = 1
     storage: Storage = Storage()
     service: Service = Service()
+    alerting: Alerting = Alerting()
     owners: str = "rules/owners.yaml"
     contracts: str = "rules/contracts"
     defaults: Defaults = Defaults()

@@ -20,6 +20,8 @@ from monitor.results import (
     ConnectorUsage,
     FieldDiff,
     Health,
+    Incident,
+    IncidentState,
     Interval,
     Kind,
     Observation,
@@ -27,17 +29,24 @@ from monitor.results import (
     Outcome,
     ProbeResult,
     Resolution,
+    Silence,
     Stream,
     Verdict,
 )
 from monitor.store.models import (
     DivergenceRow,
     HealthSnapshotRow,
+    IncidentRow,
     ObservationRow,
     ProbeRunRow,
+    SilenceRow,
 )
 
 __all__ = [
+    "incident_values",
+    "incident_from_row",
+    "silence_values",
+    "silence_from_row",
     "RunRecord",
     "HealthRecord",
     "run_values",
@@ -361,4 +370,69 @@ def resolution_from_row(row: DivergenceRow) -> Resolution:
         lag_seconds=row.lag_seconds or 0.0,
         resolution_seconds=row.resolution_seconds or 0.0,
         lag_is_lower_bound=row.lag_is_lower_bound,
+    )
+
+
+# -- incidents and silences -----------------------------------------------------------------
+
+
+def incident_values(incident: Incident) -> dict[str, Any]:
+    return {
+        "contract": incident.contract,
+        "target": incident.target,
+        "kind": incident.kind.value,
+        "state": incident.state.value,
+        "opened_at": incident.opened_at,
+        "last_breach_at": incident.last_breach_at,
+        "acknowledged_at": incident.acknowledged_at,
+        "acknowledged_by": incident.acknowledged_by,
+        "snoozed_until": incident.snoozed_until,
+        "resolved_at": incident.resolved_at,
+        "healthy_runs": incident.healthy_runs,
+        "reopened": incident.reopened,
+        "facts": dict(incident.facts),
+    }
+
+
+def incident_from_row(row: IncidentRow) -> Incident:
+    return Incident(
+        id=row.id,
+        contract=row.contract,
+        target=row.target,
+        kind=BreachKind(row.kind),
+        state=IncidentState(row.state),
+        opened_at=row.opened_at,
+        last_breach_at=row.last_breach_at,
+        acknowledged_at=row.acknowledged_at,
+        acknowledged_by=row.acknowledged_by,
+        snoozed_until=row.snoozed_until,
+        resolved_at=row.resolved_at,
+        healthy_runs=row.healthy_runs,
+        reopened=row.reopened,
+        facts=dict(row.facts),
+    )
+
+
+def silence_values(silence: Silence) -> dict[str, Any]:
+    return {
+        "contract": silence.contract,
+        "target": silence.target,
+        "kind": silence.kind.value if silence.kind is not None else None,
+        "starts_at": silence.starts_at,
+        "ends_at": silence.ends_at,
+        "created_by": silence.created_by,
+        "comment": silence.comment,
+    }
+
+
+def silence_from_row(row: SilenceRow) -> Silence:
+    return Silence(
+        id=row.id,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        created_by=row.created_by,
+        comment=row.comment,
+        contract=row.contract,
+        target=row.target,
+        kind=BreachKind(row.kind) if row.kind is not None else None,
     )

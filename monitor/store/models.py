@@ -38,6 +38,8 @@ __all__ = [
     "DivergenceRow",
     "HealthSnapshotRow",
     "MetaRow",
+    "IncidentRow",
+    "SilenceRow",
 ]
 
 # Deterministic constraint names, so the hand-written migration and the models agree
@@ -240,3 +242,44 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(REASON), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class IncidentRow(Base):
+    """A breach followed from opened to acknowledged to resolved; ``facts``: the latest figures."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_contract_target_kind", "contract", "target", "kind"),
+        Index("ix_incidents_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    contract: Mapped[str] = mapped_column(String(NAME))
+    target: Mapped[str] = mapped_column(String(NAME))
+    kind: Mapped[str] = mapped_column(String(TOKEN))
+    state: Mapped[str] = mapped_column(String(TOKEN))
+    opened_at: Mapped[datetime]
+    last_breach_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(NAME))
+    snoozed_until: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    healthy_runs: Mapped[int] = mapped_column(Integer)
+    reopened: Mapped[int] = mapped_column(Integer)
+    facts: Mapped[dict[str, Any]]
+
+
+class SilenceRow(Base):
+    """Notifications matching (contract, target, kind; null matches any) are held back between the times."""
+
+    __tablename__ = "silences"
+    __table_args__ = (Index("ix_silences_ends_at", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    contract: Mapped[str | None] = mapped_column(String(NAME))
+    target: Mapped[str | None] = mapped_column(String(NAME))
+    kind: Mapped[str | None] = mapped_column(String(TOKEN))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(NAME))
+    comment: Mapped[str] = mapped_column(Text)

@@ -10,7 +10,7 @@ from the results recorded or from the caller.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -26,11 +26,14 @@ from monitor.errors import StoreError
 from monitor.results import (
     DivergenceChanges,
     Health,
+    Incident,
+    IncidentState,
     Observation,
     OpenDivergence,
     PriorState,
     ProbeResult,
     Resolution,
+    Silence,
 )
 from monitor.store.connect import create_store_engine, describe_error, upgrade_to_head
 from monitor.store.mapping import (
@@ -38,6 +41,8 @@ from monitor.store.mapping import (
     RunRecord,
     apply_update,
     health_from_row,
+    incident_from_row,
+    incident_values,
     observation_from_row,
     observation_values,
     open_from_row,
@@ -47,6 +52,8 @@ from monitor.store.mapping import (
     resolved_values,
     run_from_row,
     run_values,
+    silence_from_row,
+    silence_values,
     snapshot_values,
     split_streaks,
     verdict_from_row,
@@ -55,9 +62,11 @@ from monitor.store.models import (
     Base,
     DivergenceRow,
     HealthSnapshotRow,
+    IncidentRow,
     MetaRow,
     ObservationRow,
     ProbeRunRow,
+    SilenceRow,
 )
 
 __all__ = ["Store"]
@@ -66,6 +75,18 @@ RUNS = Base.metadata.tables[ProbeRunRow.__tablename__]
 OBSERVATIONS = Base.metadata.tables[ObservationRow.__tablename__]
 SNAPSHOTS = Base.metadata.tables[HealthSnapshotRow.__tablename__]
 DIVERGENCES = Base.metadata.tables[DivergenceRow.__tablename__]
+INCIDENTS = Base.metadata.tables[IncidentRow.__tablename__]
+SILENCES = Base.metadata.tables[SilenceRow.__tablename__]
+
+
+def _write_incident(conn: Connection, incident: Incident) -> None:
+    values = incident_values(incident)
+    if incident.id is None:
+        key = conn.execute(insert(INCIDENTS), values).inserted_primary_key
+        assert key is not None  # a single-row insert always reports its key
+        incident.id = int(key[0])
+    else:
+        conn.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident.id).values(values))
 
 KEY_SECRET = "key_secret"
 KEY_SECRET_BYTES = 32
@@ -172,12 +193,13 @@ class Store:
 
     # -- writing --------------------------------------------------------------------------
 
-    def record(self, result: ProbeResult) -> int:
+    def record(self, result: ProbeResult, incidents: Sequence[Incident] = ()) -> int:
         """Persist a whole probe run in one transaction and return its id.
 
-        The run, its observations, each target's health snapshot with its verdict
-        and the divergence changes (opened, updated, resolved) are written together;
-        on any failure nothing is.
+        The run, its observations, each target's health snapshot with its verdict,
+        the divergence changes (opened, updated, resolved) and the incidents the run
+        changed are written together; on any failure nothing is. New incidents get
+        their ``id`` set.
         """
         doing = f"record the run of {result.contract!r} started {result.started_at.isoformat()}"
         with self._errors(doing), self._engine.begin() as conn:
@@ -199,7 +221,62 @@ class Store:
             if snapshots:
                 conn.execute(insert(SNAPSHOTS), snapshots)
             apply_changes(conn, result.contract, result.changes)
+            for incident in incidents:
+                _write_incident(conn, incident)
             return run_id
+
+    # -- incidents and silences ---------------------------------------------------------------
+
+    def incidents_to_track(self, contract: str, resolved_since: datetime) -> list[Incident]:
+        """The contract's incidents not resolved, or resolved since ``resolved_since`` (they may reopen)."""
+        stmt = select(IncidentRow).where(
+            IncidentRow.contract == contract,
+            (IncidentRow.state != IncidentState.RESOLVED.value) | (IncidentRow.resolved_at >= resolved_since),
+        ).order_by(IncidentRow.id)
+        with self._errors(f"read the incidents of {contract!r}"), Session(self._engine) as session:
+            return [incident_from_row(row) for row in session.scalars(stmt)]
+
+    def incidents(
+        self, states: Iterable[IncidentState] | None = None, contract: str | None = None, limit: int = 100
+    ) -> list[Incident]:
+        """Incidents newest first, optionally only in ``states`` or of one contract."""
+        stmt = select(IncidentRow).order_by(IncidentRow.opened_at.desc(), IncidentRow.id.desc()).limit(limit)
+        if states is not None:
+            stmt = stmt.where(IncidentRow.state.in_([s.value for s in states]))
+        if contract is not None:
+            stmt = stmt.where(IncidentRow.contract == contract)
+        with self._errors("read the incidents"), Session(self._engine) as session:
+            return [incident_from_row(row) for row in session.scalars(stmt)]
+
+    def incident(self, incident_id: int) -> Incident | None:
+        with self._errors(f"read incident {incident_id}"), Session(self._engine) as session:
+            row = session.get(IncidentRow, incident_id)
+            return incident_from_row(row) if row is not None else None
+
+    def save_incident(self, incident: Incident) -> Incident:
+        """Write one incident (an acknowledgement, a snooze, a manual resolution); return it with its id."""
+        with self._errors(f"save incident {incident.id}"), self._engine.begin() as conn:
+            _write_incident(conn, incident)
+        return incident
+
+    def add_silence(self, silence: Silence) -> Silence:
+        with self._errors("add a silence"), self._engine.begin() as conn:
+            key = conn.execute(insert(SILENCES), silence_values(silence)).inserted_primary_key
+            assert key is not None
+            silence.id = int(key[0])
+        return silence
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """Every silence, or only those in force at ``active_at``; soonest ending first."""
+        stmt = select(SilenceRow).order_by(SilenceRow.ends_at, SilenceRow.id)
+        if active_at is not None:
+            stmt = stmt.where(SilenceRow.starts_at <= active_at, SilenceRow.ends_at > active_at)
+        with self._errors("read the silences"), Session(self._engine) as session:
+            return [silence_from_row(row) for row in session.scalars(stmt)]
+
+    def remove_silence(self, silence_id: int) -> bool:
+        with self._errors(f"remove silence {silence_id}"), self._engine.begin() as conn:
+            return bool(conn.execute(delete(SilenceRow).where(SilenceRow.id == silence_id)).rowcount)
 
     def prune(self, now: datetime, observations_older_than: timedelta) -> int:
         """Delete observations older than ``now - observations_older_than``; return how many.

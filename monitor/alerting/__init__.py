@@ -1,0 +1,1 @@
+"""Alert routing: who hears about a breach, when, and when not (maintenance, silences)."""

@@ -1,0 +1,361 @@
+"""The time rules of alert routing: working hours, maintenance windows, silences, escalation.
+
+Pure functions over aware datetimes: nothing here reads the clock, callers pass
+``at`` or ``now``. Naive datetimes are refused. Results are aware UTC.
+
+Local times (working hours, cron expressions) are Europe/London wall times.
+Where the clocks change, a wall time is read as Python and APScheduler read it
+(``fold=0``):
+
+* a time in the hour that does not exist when the clocks go forward
+  (01:00-01:59 on the last Sunday of March) is read as GMT, so it lands that
+  far past the change: 01:30 is 02:30 BST (01:30 UTC). 02:00 does exist: it is
+  the instant of the change (01:00 UTC).
+* a time in the hour that happens twice when the clocks go back
+  (01:00-01:59 on the last Sunday of October) means its first occurrence (BST),
+  for working hours. Cron fire times are APScheduler's: it fires at both
+  occurrences, so a maintenance window in that hour opens twice.
+
+Working hours whose ``end`` is not after ``start`` (22:00-06:00) are an overnight
+shift: it starts on each listed day and ends on the next day; ``end == start``
+is a 24-hour shift. (``WorkingHours`` in the config currently rejects
+``end <= start``; the rules here already support it.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import Field, field_validator
+
+from monitor.config.models import WorkingHours, parse_days
+from monitor.results import BreachKind, Silence
+from monitor.units import Duration
+from probes.base import StrictModel
+
+__all__ = [
+    "LONDON",
+    "Escalation",
+    "in_working_hours",
+    "next_working_start",
+    "working_time_between",
+    "add_working_time",
+    "MaintenanceWindow",
+    "check_cron",
+    "active_window",
+    "window_end",
+    "silenced",
+    "escalation_times",
+    "escalation_due",
+    "next_reminder",
+]
+
+LONDON = ZoneInfo("Europe/London")
+
+Escalation = Literal["none", "backup", "channel"]
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+# --- working hours -------------------------------------------------------------------------
+
+
+def _wall(day: date, at: time) -> datetime:
+    """London wall time ``at`` on ``day`` as a UTC instant (``fold=0``: see the module docstring)."""
+    return datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=LONDON).astimezone(UTC)
+
+
+def _shift(hours: WorkingHours, day: date) -> tuple[datetime, datetime]:
+    """The shift starting on ``day`` as ``[start, end)`` in UTC (may be empty across a clock change)."""
+    end_day = day if hours.end > hours.start else day + timedelta(days=1)
+    return _wall(day, hours.start), _wall(end_day, hours.end)
+
+
+def _shifts_from(hours: WorkingHours, day: date) -> Iterator[tuple[datetime, datetime]]:
+    """Non-empty shifts starting on ``day`` or later, in order (they never overlap)."""
+    days = parse_days(hours.days)
+    while True:
+        if day.weekday() in days:
+            start, end = _shift(hours, day)
+            if start < end:
+                yield start, end
+        day += timedelta(days=1)
+
+
+def _first_day(at: datetime) -> date:
+    # An overnight shift that started the previous local day may still be running.
+    return at.astimezone(LONDON).date() - timedelta(days=1)
+
+
+def in_working_hours(hours: WorkingHours, at: datetime) -> bool:
+    """Whether ``at`` falls in a shift ``[start, end)`` of ``hours``."""
+    at = _utc(at, "at")
+    for start, end in _shifts_from(hours, _first_day(at)):
+        if end > at:
+            return start <= at
+    raise AssertionError("unreachable: _shifts_from never ends")
+
+
+def next_working_start(hours: WorkingHours, at: datetime) -> datetime:
+    """The first instant at or after ``at`` inside working hours (``at`` itself when already inside), UTC."""
+    at = _utc(at, "at")
+    for start, end in _shifts_from(hours, _first_day(at)):
+        if end > at:
+            return max(start, at)
+    raise AssertionError("unreachable: _shifts_from never ends")
+
+
+def working_time_between(hours: WorkingHours, start: datetime, end: datetime) -> timedelta:
+    """How much of ``[start, end)`` is working time (elapsed time, not wall-clock difference)."""
+    start, end = _utc(start, "start"), _utc(end, "end")
+    total = timedelta(0)
+    for shift_start, shift_end in _shifts_from(hours, _first_day(start)):
+        if shift_start >= end:
+            break
+        overlap = min(shift_end, end) - max(shift_start, start)
+        if overlap > timedelta(0):
+            total += overlap
+    return total
+
+
+def add_working_time(hours: WorkingHours, start: datetime, amount: timedelta) -> datetime:
+    """The instant by which ``amount`` of working time has passed since ``start`` (UTC)."""
+    start = _utc(start, "start")
+    if amount < timedelta(0):
+        raise ValueError(f"amount must not be negative, got {amount}")
+    remaining = amount
+    if not remaining:
+        return start
+    for shift_start, shift_end in _shifts_from(hours, _first_day(start)):
+        if shift_end <= start:
+            continue
+        begin = max(shift_start, start)
+        if remaining <= shift_end - begin:
+            return begin + remaining
+        remaining -= shift_end - begin
+    raise AssertionError("unreachable: _shifts_from never ends")
+
+
+# --- maintenance windows -------------------------------------------------------------------
+
+_CRON_FIELDS = (
+    ("minute", "minute"),
+    ("hour", "hour"),
+    ("day", "day of month"),
+    ("month", "month"),
+    ("day_of_week", "day of week"),
+)
+# Only to ask whether an expression ever fires; cron has no year, so any fixed start will do.
+_CRON_PROBE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+# How far before ``at - duration`` the fire-time search starts: far enough to start before a
+# spring-forward gap, so that a fire time in the missing hour (which APScheduler puts up to an
+# hour after the change) is found as it is when the trigger is followed from one fire to the next.
+_SEARCH_MARGIN = timedelta(hours=2)
+
+
+def check_cron(expr: str) -> str:
+    """Validate a 5-field crontab expression with APScheduler; the error names the faulty field."""
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError(
+            f"cron {expr!r} has {len(parts)} field(s); expected 5 (minute hour day-of-month month day-of-week),"
+            " e.g. '0 2 * * *'"
+        )
+    if any(ch.isdigit() for ch in parts[4]):
+        raise ValueError(
+            f"cron {expr!r}: write the day of week as names (e.g. mon-fri or sat,sun), not numbers:"
+            " APScheduler 3 counts 0 as Monday where crontab counts 0 as Sunday"
+        )
+    for (name, label), part in zip(_CRON_FIELDS, parts, strict=True):
+        try:
+            CronTrigger(**{name: part}, timezone=LONDON)
+        except ValueError as err:
+            raise ValueError(f"cron {expr!r}: {label} field {part!r} is not valid: {err}") from None
+    try:
+        trigger = CronTrigger.from_crontab(expr, timezone=LONDON)
+    except ValueError as err:
+        raise ValueError(f"cron {expr!r} is not valid: {err}") from None
+    if trigger.get_next_fire_time(None, _CRON_PROBE_FROM) is None:
+        raise ValueError(f"cron {expr!r} never fires (no date matches its day and month)")
+    return expr
+
+
+@lru_cache(maxsize=256)
+def _trigger(expr: str) -> Any:
+    return CronTrigger.from_crontab(expr, timezone=LONDON)
+
+
+class MaintenanceWindow(StrictModel):
+    """A recurring window, ``[fire, fire + duration)`` for each fire time of ``cron`` (Europe/London).
+
+    ``contracts`` and ``systems`` narrow what it covers; empty means all.
+    """
+
+    name: str = Field(min_length=1)
+    cron: str
+    duration: Duration
+    contracts: list[str] = Field(default_factory=list)
+    systems: list[str] = Field(default_factory=list)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("duration")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("duration must be more than 0, e.g. 45m")
+        return value
+
+    def applies_to(self, contract: str, systems: Iterable[str]) -> bool:
+        """Whether the window covers ``contract`` with the given systems (source and targets)."""
+        if self.contracts and contract not in self.contracts:
+            return False
+        return not self.systems or not set(self.systems).isdisjoint(systems)
+
+
+def _occurrence(window: MaintenanceWindow, at: datetime) -> tuple[datetime, datetime] | None:
+    """The latest ``[fire, fire + duration)`` containing ``at`` (UTC), if any."""
+    trigger = _trigger(window.cron)
+    since = at - window.duration
+    fire = cast("datetime | None", trigger.get_next_fire_time(None, (since - _SEARCH_MARGIN).astimezone(LONDON)))
+    latest: datetime | None = None
+    # Follow the trigger from fire to fire, as a scheduler does (previous fire time given):
+    # asking afresh from an arbitrary instant can skip fires APScheduler puts in a DST gap.
+    while fire is not None and fire.astimezone(UTC) <= at:
+        if fire.astimezone(UTC) > since:
+            latest = fire.astimezone(UTC)
+        fire = cast("datetime | None", trigger.get_next_fire_time(fire, fire))
+    if latest is None:
+        return None
+    return latest, latest + window.duration
+
+
+def window_end(window: MaintenanceWindow, at: datetime) -> datetime | None:
+    """When the occurrence of ``window`` containing ``at`` ends (UTC); None when ``at`` is outside it.
+
+    With overlapping occurrences, the one that started last.
+    """
+    found = _occurrence(window, _utc(at, "at"))
+    return found[1] if found else None
+
+
+def active_window(windows: Iterable[MaintenanceWindow], at: datetime) -> MaintenanceWindow | None:
+    """The window ``at`` falls in, or None; of several, the one whose occurrence ends last.
+
+    Scope is the caller's: pass only windows that ``applies_to`` the breach.
+    """
+    at = _utc(at, "at")
+    best: tuple[datetime, MaintenanceWindow] | None = None
+    for window in windows:
+        found = _occurrence(window, at)
+        if found and (best is None or found[1] > best[0]):
+            best = (found[1], window)
+    return best[1] if best else None
+
+
+# --- silences ------------------------------------------------------------------------------
+
+
+def silenced(
+    silences: Iterable[Silence], contract: str, target: str, kind: BreachKind, at: datetime
+) -> Silence | None:
+    """The silence muting this breach at ``at`` (``Silence.matches``), or None; of several, the
+    one ending last."""
+    at = _utc(at, "at")
+    best: Silence | None = None
+    for silence in silences:
+        if silence.matches(contract, target, kind, at) and (best is None or silence.ends_at > best.ends_at):
+            best = silence
+    return best
+
+
+# --- escalation and reminders --------------------------------------------------------------
+
+
+def escalation_times(
+    opened_at: datetime,
+    escalate_after: timedelta,
+    *,
+    owner_hours: WorkingHours,
+    backup_hours: WorkingHours | None = None,
+    out_of_hours_route: bool = False,
+) -> tuple[datetime, datetime]:
+    """When an unacknowledged incident escalates to the backup, then to the channel (UTC).
+
+    Only working time of the person escalated from counts: ``escalate_after`` of the owner's
+    working time from ``opened_at`` to reach the backup, then ``escalate_after`` of the backup's
+    (``backup_hours``, default the owner's) to reach the channel. On an out-of-hours route
+    every minute counts.
+    """
+    opened_at = _utc(opened_at, "opened_at")
+    if escalate_after < timedelta(0):
+        raise ValueError(f"escalate_after must not be negative, got {escalate_after}")
+    if out_of_hours_route:
+        return opened_at + escalate_after, opened_at + 2 * escalate_after
+    to_backup = add_working_time(owner_hours, opened_at, escalate_after)
+    to_channel = add_working_time(backup_hours or owner_hours, to_backup, escalate_after)
+    return to_backup, to_channel
+
+
+def escalation_due(
+    opened_at: datetime,
+    acknowledged_at: datetime | None,
+    escalate_after: timedelta,
+    now: datetime,
+    *,
+    owner_hours: WorkingHours,
+    backup_hours: WorkingHours | None = None,
+    out_of_hours_route: bool = False,
+) -> Escalation:
+    """How far the incident should have escalated by ``now``: ``none``, ``backup`` or ``channel``.
+
+    ``none`` once acknowledged (``acknowledged_at <= now``). Timing as in ``escalation_times``.
+    """
+    now = _utc(now, "now")
+    if acknowledged_at is not None and _utc(acknowledged_at, "acknowledged_at") <= now:
+        return "none"
+    to_backup, to_channel = escalation_times(
+        opened_at,
+        escalate_after,
+        owner_hours=owner_hours,
+        backup_hours=backup_hours,
+        out_of_hours_route=out_of_hours_route,
+    )
+    if now >= to_channel:
+        return "channel"
+    if now >= to_backup:
+        return "backup"
+    return "none"
+
+
+def next_reminder(
+    last_notified_at: datetime,
+    repeat_every: timedelta,
+    now: datetime,
+    *,
+    acknowledged: bool = False,
+    breaching: bool = True,
+) -> datetime | None:
+    """When to remind next (UTC): ``repeat_every`` after the last notice, or ``now`` if that has passed.
+
+    Reminders run while the incident is unacknowledged or still breaching; None once it is
+    both acknowledged and recovered. Missed reminders are not replayed: one is due at ``now``.
+    """
+    last_notified_at, now = _utc(last_notified_at, "last_notified_at"), _utc(now, "now")
+    if repeat_every <= timedelta(0):
+        raise ValueError(f"repeat_every must be more than 0, got {repeat_every}")
+    if acknowledged and not breaching:
+        return None
+    return max(last_notified_at + repeat_every, now)

@@ -1,0 +1,698 @@
+"""A fake Slack Web API for tests, served by ``LoopbackServer``.
+
+``FakeSlack`` answers ``auth.test``, ``chat.postMessage``, ``chat.update`` and
+``users.info`` the way Slack does (HTTP 200 with ``{"ok": false, "error": ...}``
+for API errors), records every call and the resulting channel state, and
+injects faults on demand::
+
+    slack = FakeSlack(users={"U1"})
+    with LoopbackServer(slack) as server:
+        client = web_client(server)          # the real slack_sdk.WebClient
+        root = client.chat_postMessage(channel="C1", text="breach")
+        client.chat_postMessage(channel="C1", text="still failing", thread_ts=root["ts"])
+    assert [m.text for m in slack.replies("C1", root["ts"])] == ["still failing"]
+    assert slack.violations == []
+
+Deliberate simplifications, each stricter than Slack or a plain model of it:
+
+* Threads: ``thread_ts`` must be the ts of a root message in the same channel.
+  A reply's ts is answered ``thread_not_found`` too (Slack's docs say never to
+  use a reply's ts; the real service may quietly attach it to the parent).
+* The optional per-channel rate limit allows one ``chat.postMessage`` per
+  channel per second with no burst, and counts only accepted posts.
+* A top-level ``text`` over 40,000 characters is answered ``msg_too_long``
+  (Slack truncates it silently; a test would rather know).
+* Only the ``Authorization: Bearer`` header authenticates (slack_sdk never sends
+  a ``token`` field). Missing: ``not_authed``; unknown token: ``invalid_auth``.
+* Missing required arguments are answered ``invalid_arguments``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from monitor.loopback import LoopbackRequest, LoopbackResponse, LoopbackServer
+
+__all__ = [
+    "TOKEN",
+    "BlockViolation",
+    "FakeSlack",
+    "RecordingRateLimitHandler",
+    "SlackCall",
+    "SlackEdit",
+    "SlackMessage",
+    "block_problems",
+    "web_client",
+]
+
+TOKEN = "xoxb-test-token"
+
+# Block Kit limits (Slack docs; the same constants as slack_sdk 3.48's models).
+MAX_BLOCKS = 50
+MAX_TEXT = 40_000
+SECTION_TEXT = 3000
+SECTION_FIELDS = 10
+SECTION_FIELD_TEXT = 2000
+HEADER_TEXT = 150
+MARKDOWN_TEXT = 12_000
+ACTIONS_ELEMENTS = 25
+CONTEXT_ELEMENTS = 10
+BUTTON_TEXT = 75
+BUTTON_VALUE = 2000
+URL_LENGTH = 3000
+ID_LENGTH = 255  # block_id and action_id
+
+BLOCK_TYPES = frozenset(
+    {"actions", "context", "divider", "file", "header", "image", "input", "markdown", "rich_text", "section", "video"}
+)
+
+# Fault kinds with a meaning of their own; any other string is answered as a Slack API error of that name.
+HTTP_FAULTS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
+DROP = "drop"  # close the connection without answering, before doing anything
+DROP_AFTER = "drop_after"  # do the work, then close without answering (the caller cannot know it happened)
+
+Fault = int | str
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One API call as received and answered. ``headers`` omit ``authorization``;
+    ``status`` is None when the connection was dropped."""
+
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+    authed: bool
+    status: int | None
+    response: dict[str, Any] | None
+    fault: str | None
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.response and self.response.get("ok"))
+
+    @property
+    def error(self) -> str | None:
+        return None if self.response is None else self.response.get("error")
+
+
+@dataclass
+class SlackMessage:
+    """A message in a channel. ``thread_ts`` is the parent's ts for a reply, None for a root."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None = None
+    reply_broadcast: bool = False
+    edits: int = 0
+    edited_ts: str | None = None
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_ts is not None
+
+
+@dataclass(frozen=True)
+class SlackEdit:
+    """One accepted ``chat.update``: the message before and after."""
+
+    channel: str
+    ts: str
+    old_text: str
+    old_blocks: list[dict[str, Any]] | None
+    text: str
+    blocks: list[dict[str, Any]] | None
+
+
+@dataclass(frozen=True)
+class BlockViolation:
+    """A message refused for its content (``invalid_blocks`` or ``msg_too_long``)."""
+
+    method: str
+    channel: str
+    error: str
+    problems: tuple[str, ...]
+
+
+@dataclass
+class _User:
+    id: str
+    name: str
+    real_name: str
+    deleted: bool = False
+    is_bot: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """A ``LoopbackServer`` handler playing Slack's Web API (see the module docstring).
+
+    ``channels``: an allow-list of channel IDs (others get ``channel_not_found``);
+    None accepts any. ``users``: known user IDs for ``users.info``. ``clock``:
+    seconds, for the per-channel rate limit and the call record.
+    ``channel_rate_limit``: refuse a second post to a channel within a second.
+    """
+
+    def __init__(
+        self,
+        *,
+        tokens: Iterable[str] = (TOKEN,),
+        channels: Iterable[str] | None = None,
+        users: Iterable[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        channel_rate_limit: bool = False,
+        team_id: str = "T0SYNCWAT",
+        bot_user_id: str = "U0SYNCBOT",
+        bot_id: str = "B0SYNCBOT",
+        first_ts: int = 1_700_000_000_000_100,
+    ) -> None:
+        self.tokens = set(tokens)
+        self.channels = None if channels is None else set(channels)
+        self.clock = clock
+        self.channel_rate_limit = channel_rate_limit
+        self.team_id = team_id
+        self.bot_user_id = bot_user_id
+        self.bot_id = bot_id
+        self._lock = threading.RLock()
+        self._next_ts = first_ts  # microseconds
+        self._users: dict[str, _User] = {}
+        for user_id in users:
+            self.add_user(user_id)
+        self._messages: dict[str, dict[str, SlackMessage]] = {}
+        self._calls: list[SlackCall] = []
+        self.edits: list[SlackEdit] = []
+        self.violations: list[BlockViolation] = []
+        self._faults: dict[str, deque[tuple[Fault, int]]] = {}
+        self._down: tuple[Fault, int] | None = None
+        self._channel_errors: dict[str, str] = {}
+        self._last_post: dict[str, float] = {}
+
+    # ----- configuration -----
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        real_name: str | None = None,
+        deleted: bool = False,
+        is_bot: bool = False,
+        **extra: Any,
+    ) -> None:
+        """Make ``user_id`` known to ``users.info`` (``extra`` goes into the user object)."""
+        with self._lock:
+            self._users[user_id] = _User(
+                user_id, name or user_id.lower(), real_name or f"User {user_id}", deleted, is_bot, extra
+            )
+
+    def fail_next(self, method: str, n: int = 1, kind: Fault = 429, *, retry_after: int = 1) -> None:
+        """Answer the next ``n`` calls of ``method`` (``"*"``: any method) with ``kind``.
+
+        ``kind``: 429 (``Retry-After: retry_after``, error ``ratelimited``), 500, 503,
+        ``"drop"``, ``"drop_after"``, or any other string, answered as HTTP 200 with
+        that Slack error (``"token_revoked"``, ``"is_archived"``...).
+        """
+        _check_fault(kind)
+        with self._lock:
+            queue = self._faults.setdefault(method, deque())
+            queue.extend([(kind, retry_after)] * n)
+
+    def down(self, kind: Fault = DROP, *, retry_after: int = 1) -> None:
+        """Fail every call with ``kind`` until ``up()``: Slack unreachable."""
+        _check_fault(kind)
+        with self._lock:
+            self._down = (kind, retry_after)
+
+    def up(self) -> None:
+        with self._lock:
+            self._down = None
+
+    def fail_channel(self, channel: str, error: str | None) -> None:
+        """Answer posts and updates in ``channel`` with ``error`` (e.g. ``not_in_channel``); None clears."""
+        with self._lock:
+            if error is None:
+                self._channel_errors.pop(channel, None)
+            else:
+                self._channel_errors[channel] = error
+
+    # ----- what happened -----
+
+    def calls(self, method: str | None = None) -> list[SlackCall]:
+        """Every call, or those of ``method``, in arrival order."""
+        with self._lock:
+            return [c for c in self._calls if method is None or c.method == method]
+
+    def messages(self, channel: str) -> list[SlackMessage]:
+        """Roots and replies of ``channel`` in posting order."""
+        with self._lock:
+            return list(self._messages.get(channel, {}).values())
+
+    def roots(self, channel: str) -> list[SlackMessage]:
+        return [m for m in self.messages(channel) if m.thread_ts is None]
+
+    def replies(self, channel: str, ts: str) -> list[SlackMessage]:
+        """The thread replies under the root ``ts``."""
+        return [m for m in self.messages(channel) if m.thread_ts == ts]
+
+    def message(self, channel: str, ts: str) -> SlackMessage:
+        with self._lock:
+            return self._messages[channel][ts]
+
+    def posted_channels(self) -> list[str]:
+        with self._lock:
+            return [c for c, messages in self._messages.items() if messages]
+
+    # ----- the handler -----
+
+    def __call__(self, request: LoopbackRequest) -> LoopbackResponse:
+        method = request.path.rstrip("/").rsplit("/", 1)[-1]
+        headers = {k: v for k, v in request.headers.items() if k != "authorization"}
+        auth = request.headers.get("authorization", "")
+        authed = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self.tokens
+        with self._lock:
+            at = self.clock()
+            params, parse_error = _params(request)
+
+            def record(status: int | None, body: dict[str, Any] | None, fault: str | None) -> None:
+                self._calls.append(SlackCall(method, params, headers, authed, status, body, fault, at))
+
+            fault = self._take_fault(method)
+            if fault is not None and fault[0] != DROP_AFTER:
+                kind, retry_after = fault
+                response = _fault_response(kind, retry_after)
+                record(None if response.drop else response.status, None if response.drop else response.body, str(kind))
+                return response
+
+            if parse_error is not None:
+                body = _error(parse_error)
+            elif not auth.startswith("Bearer ") or not auth[len("Bearer ") :]:
+                body = _error("not_authed")
+            elif not authed:
+                body = _error("invalid_auth")
+            else:
+                handler = self._methods.get(method)
+                body = _error("unknown_method") if handler is None else handler(self, params, at)
+            status = 200
+            out_headers: dict[str, str] = {}
+            if body.get("error") == "ratelimited":
+                status = 429
+                out_headers["Retry-After"] = str(body.pop("_retry_after"))
+            if fault is not None:  # drop_after: the work is done, the answer is lost
+                record(None, body, DROP_AFTER)
+                return LoopbackResponse(drop=True)
+            record(status, body, "ratelimited" if status == 429 else None)
+            return LoopbackResponse(status, body, out_headers)
+
+    def _take_fault(self, method: str) -> tuple[Fault, int] | None:
+        if self._down is not None:
+            return self._down
+        for key in (method, "*"):
+            queue = self._faults.get(key)
+            if queue:
+                return queue.popleft()
+        return None
+
+    # ----- methods -----
+
+    def _auth_test(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://syncwatch-test.slack.com/",
+            "team": "syncwatch test",
+            "user": "syncwatch",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _post_message(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        channel = params.get("channel")
+        if not isinstance(channel, str) or not channel:
+            return _error("channel_not_found")
+        refused = self._channel_refusal(channel)
+        if refused:
+            return refused
+        if self.channel_rate_limit:
+            last = self._last_post.get(channel)
+            if last is not None and at - last < 1.0:
+                body = _error("ratelimited")
+                body["_retry_after"] = max(1, math.ceil(1.0 - (at - last)))
+                return body
+        text = params.get("text")
+        blocks_raw = params.get("blocks")
+        if not text and not blocks_raw and not params.get("attachments"):
+            return _error("no_text")
+        text = "" if text is None else str(text)
+        checked = self._check_content("chat.postMessage", channel, text, blocks_raw)
+        if isinstance(checked, dict):
+            return checked
+        blocks = checked
+        thread_ts = params.get("thread_ts")
+        if thread_ts is not None:
+            thread_ts = str(thread_ts)
+            parent = self._messages.get(channel, {}).get(thread_ts)
+            if parent is None or parent.thread_ts is not None:
+                return _error("thread_not_found")
+        message = SlackMessage(
+            channel=channel,
+            ts=self._new_ts(),
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            reply_broadcast=thread_ts is not None and _truthy(params.get("reply_broadcast")),
+        )
+        self._messages.setdefault(channel, {})[message.ts] = message
+        self._last_post[channel] = at
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": self._payload(message)}
+
+    def _update(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        channel = params.get("channel")
+        ts = params.get("ts")
+        if not isinstance(channel, str) or not channel:
+            return _error("channel_not_found")
+        if ts is None or ts == "":
+            return _error("invalid_arguments")
+        refused = self._channel_refusal(channel)
+        if refused:
+            return refused
+        message = self._messages.get(channel, {}).get(str(ts))
+        if message is None:
+            return _error("message_not_found")
+        text = params.get("text")
+        blocks_raw = params.get("blocks")
+        if not text and blocks_raw is None and not params.get("attachments"):
+            return _error("no_text")
+        new_text = message.text if text is None else str(text)
+        checked = self._check_content("chat.update", channel, new_text, blocks_raw)
+        if isinstance(checked, dict):
+            return checked
+        # As in Slack: blocks left out keep the old ones; an empty list removes them.
+        new_blocks = message.blocks if blocks_raw is None else (checked or None)
+        self.edits.append(SlackEdit(channel, message.ts, message.text, message.blocks, new_text, new_blocks))
+        message.text, message.blocks = new_text, new_blocks
+        message.edits += 1
+        message.edited_ts = self._new_ts()
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": self._payload(message),
+        }
+
+    def _users_info(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        user = self._users.get(str(params.get("user") or ""))
+        if user is None:
+            return _error("user_not_found")
+        return {
+            "ok": True,
+            "user": {
+                "id": user.id,
+                "team_id": self.team_id,
+                "name": user.name,
+                "deleted": user.deleted,
+                "real_name": user.real_name,
+                "tz": "Europe/London",
+                "is_bot": user.is_bot,
+                "is_app_user": False,
+                "profile": {"real_name": user.real_name, "display_name": user.name, "team": self.team_id},
+                **user.extra,
+            },
+        }
+
+    _methods: dict[str, Callable[[FakeSlack, dict[str, Any], float], dict[str, Any]]] = {
+        "auth.test": _auth_test,
+        "chat.postMessage": _post_message,
+        "chat.update": _update,
+        "users.info": _users_info,
+    }
+
+    # ----- helpers -----
+
+    def _channel_refusal(self, channel: str) -> dict[str, Any] | None:
+        if self.channels is not None and channel not in self.channels:
+            return _error("channel_not_found")
+        error = self._channel_errors.get(channel)
+        return _error(error) if error else None
+
+    def _check_content(
+        self, method: str, channel: str, text: str, blocks_raw: Any
+    ) -> list[dict[str, Any]] | None | dict[str, Any]:
+        """The parsed blocks, or the error body (recorded as a violation)."""
+        if len(text) > MAX_TEXT:
+            problem = f"text is {len(text)} characters, more than {MAX_TEXT}"
+            self.violations.append(BlockViolation(method, channel, "msg_too_long", (problem,)))
+            return _error("msg_too_long")
+        if blocks_raw is None:
+            return None
+        blocks: Any = blocks_raw
+        if isinstance(blocks_raw, str):
+            try:
+                blocks = json.loads(blocks_raw)
+            except ValueError:
+                blocks = None
+                problems = ["[ERROR] blocks is not valid JSON [json-pointer:/blocks]"]
+            else:
+                problems = block_problems(blocks)
+        else:
+            problems = block_problems(blocks)
+        if problems:
+            self.violations.append(BlockViolation(method, channel, "invalid_blocks", tuple(problems)))
+            body = _error("invalid_blocks")
+            body["errors"] = problems
+            body["response_metadata"] = {"messages": problems}
+            return body
+        return list(blocks)
+
+    def _new_ts(self) -> str:
+        value = self._next_ts
+        self._next_ts += 100
+        return f"{value // 1_000_000}.{value % 1_000_000:06d}"
+
+    def _payload(self, message: SlackMessage) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "type": "message",
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": "A0SYNCWAT",
+            "team": self.team_id,
+            "text": message.text,
+            "ts": message.ts,
+        }
+        if message.blocks is not None:
+            payload["blocks"] = message.blocks
+        if message.thread_ts is not None:
+            payload["thread_ts"] = message.thread_ts
+            payload["parent_user_id"] = self.bot_user_id
+        if message.edited_ts is not None:
+            payload["edited"] = {"user": self.bot_user_id, "ts": message.edited_ts}
+        return payload
+
+
+# ----- Block Kit validation -----
+
+
+def block_problems(blocks: Any) -> list[str]:
+    """Slack-style messages for every Block Kit limit ``blocks`` breaks (empty: valid)."""
+    if not isinstance(blocks, list):
+        return ["[ERROR] must be an array [json-pointer:/blocks]"]
+    problems: list[str] = []
+    if len(blocks) > MAX_BLOCKS:
+        problems.append(f"[ERROR] no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]")
+    for i, block in enumerate(blocks):
+        _check_block(block, f"/blocks/{i}", problems)
+    return problems
+
+
+def _check_block(block: Any, at: str, problems: list[str]) -> None:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        problems.append(f"[ERROR] missing required field: type [json-pointer:{at}]")
+        return
+    kind = block["type"]
+    if kind not in BLOCK_TYPES:
+        problems.append(f"[ERROR] unsupported type: {kind} [json-pointer:{at}/type]")
+        return
+    _check_length(block, "block_id", ID_LENGTH, at, problems)
+    if kind == "section":
+        if "text" not in block and "fields" not in block:
+            problems.append(f"[ERROR] must provide either text or fields [json-pointer:{at}]")
+        if "text" in block:
+            _check_text(block["text"], SECTION_TEXT, f"{at}/text", problems)
+        fields = block.get("fields")
+        if fields is not None:
+            if not isinstance(fields, list):
+                problems.append(f"[ERROR] must be an array [json-pointer:{at}/fields]")
+            else:
+                if len(fields) > SECTION_FIELDS:
+                    problems.append(f"[ERROR] no more than {SECTION_FIELDS} items allowed [json-pointer:{at}/fields]")
+                for j, item in enumerate(fields):
+                    _check_text(item, SECTION_FIELD_TEXT, f"{at}/fields/{j}", problems)
+        if isinstance(block.get("accessory"), dict):
+            _check_element(block["accessory"], f"{at}/accessory", problems)
+    elif kind == "header":
+        _check_text(block.get("text"), HEADER_TEXT, f"{at}/text", problems, plain_only=True)
+    elif kind == "markdown":
+        _check_length(block, "text", MARKDOWN_TEXT, at, problems, required=True)
+    elif kind in ("actions", "context"):
+        limit = ACTIONS_ELEMENTS if kind == "actions" else CONTEXT_ELEMENTS
+        elements = block.get("elements")
+        if not isinstance(elements, list) or not elements:
+            problems.append(f"[ERROR] must provide a non-empty array [json-pointer:{at}/elements]")
+            return
+        if len(elements) > limit:
+            problems.append(f"[ERROR] no more than {limit} items allowed [json-pointer:{at}/elements]")
+        for j, element in enumerate(elements):
+            if kind == "actions":
+                _check_element(element, f"{at}/elements/{j}", problems)
+            elif isinstance(element, dict) and element.get("type") in ("plain_text", "mrkdwn"):
+                _check_text(element, MAX_TEXT, f"{at}/elements/{j}", problems)
+
+
+def _check_element(element: Any, at: str, problems: list[str]) -> None:
+    if not isinstance(element, dict) or not isinstance(element.get("type"), str):
+        problems.append(f"[ERROR] missing required field: type [json-pointer:{at}]")
+        return
+    _check_length(element, "action_id", ID_LENGTH, at, problems)
+    if element["type"] == "button":
+        _check_text(element.get("text"), BUTTON_TEXT, f"{at}/text", problems, plain_only=True)
+        _check_length(element, "value", BUTTON_VALUE, at, problems)
+        _check_length(element, "url", URL_LENGTH, at, problems)
+
+
+def _check_text(obj: Any, limit: int, at: str, problems: list[str], *, plain_only: bool = False) -> None:
+    allowed = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+    if not isinstance(obj, dict) or obj.get("type") not in allowed:
+        problems.append(f"[ERROR] must be a text object of type {' or '.join(allowed)} [json-pointer:{at}]")
+        return
+    _check_length(obj, "text", limit, at, problems, required=True)
+
+
+def _check_length(obj: dict[str, Any], key: str, limit: int, at: str, problems: list[str], *, required: bool = False) -> None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            problems.append(f"[ERROR] missing required field: {key} [json-pointer:{at}]")
+        return
+    if not isinstance(value, str):
+        problems.append(f"[ERROR] must be a string [json-pointer:{at}/{key}]")
+    elif required and not value:
+        problems.append(f"[ERROR] must be more than 0 characters [json-pointer:{at}/{key}]")
+    elif len(value) > limit:
+        problems.append(f"[ERROR] must be less than {limit + 1} characters [json-pointer:{at}/{key}]")
+
+
+# ----- request parsing and answers -----
+
+
+def _params(request: LoopbackRequest) -> tuple[dict[str, Any], str | None]:
+    """Query and body parameters merged (JSON keeps its types; a form gives strings)."""
+    params: dict[str, Any] = {k: v[0] for k, v in request.query.items() if v}
+    if not request.body:
+        return params, None
+    content_type = request.headers.get("content-type", "application/x-www-form-urlencoded").lower()
+    if content_type.startswith("application/json"):
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return params, "invalid_json"
+        if not isinstance(body, dict):
+            return params, "invalid_json"
+        params.update(body)
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(request.body.decode("utf-8"), keep_blank_values=True)
+        params.update({k: v[0] for k, v in form.items() if v})
+    else:
+        return params, "invalid_form_data"
+    return params, None
+
+
+def _error(code: str) -> dict[str, Any]:
+    return {"ok": False, "error": code}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("1", "true"))
+
+
+def _check_fault(kind: Fault) -> None:
+    if isinstance(kind, bool) or not isinstance(kind, int | str):
+        raise TypeError(f"fault kind must be 429, 500, 503 or a string, not {kind!r}")
+    if isinstance(kind, int) and kind not in HTTP_FAULTS:
+        raise ValueError(f"HTTP fault must be one of {sorted(HTTP_FAULTS)}, not {kind}")
+
+
+def _fault_response(kind: Fault, retry_after: int) -> LoopbackResponse:
+    if kind == DROP:
+        return LoopbackResponse(drop=True)
+    if isinstance(kind, int):
+        headers = {"Retry-After": str(retry_after)} if kind == 429 else {}
+        return LoopbackResponse(kind, _error(HTTP_FAULTS[kind]), headers)
+    return LoopbackResponse(200, _error(kind))
+
+
+# ----- client side -----
+
+
+def web_client(server: LoopbackServer, token: str | None = TOKEN, **kwargs: Any) -> WebClient:
+    """A real ``WebClient`` aimed at ``server``. Without ``retry_handlers`` it gets none:
+    slack_sdk's default retries a dropped connection once after a real 0.5-1.5 s sleep."""
+    kwargs.setdefault("retry_handlers", [])
+    kwargs.setdefault("timeout", 5)
+    return WebClient(token=token, base_url=f"{server.url}/api/", **kwargs)
+
+
+class RecordingRateLimitHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 retry handler with the wait recorded in ``sleeps`` instead of slept.
+
+    The stock ``prepare_for_next_attempt`` sleeps ``int(Retry-After) + random()``
+    with the real ``time.sleep``; this one records ``Retry-After`` and calls ``sleep``
+    (default: nothing).
+    """
+
+    def __init__(self, max_retry_count: int = 1, sleep: Callable[[float], None] | None = None) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.sleeps: list[float] = []
+        self._sleep = sleep
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error  # type: ignore[misc]
+        state.next_attempt_requested = True
+        values = _header(response.headers, "retry-after")
+        seconds = float(values[0]) if values else 1.0
+        self.sleeps.append(seconds)
+        if self._sleep is not None:
+            self._sleep(seconds)
+        state.increment_current_attempt()
+
+
+def _header(headers: Mapping[str, Any], name: str) -> list[str]:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return list(value) if isinstance(value, list) else [value]
+    return []
