@@ -23,7 +23,16 @@ from monitor.config import Config
 from monitor.config.models import Contract
 from monitor.errors import ERROR_REASONS
 from monitor.health import lag_samples
-from monitor.results import BreachKind, Health, Kind, OpenDivergence, Outcome, ProbeResult
+from monitor.results import (
+    BreachKind,
+    Health,
+    Incident,
+    IncidentState,
+    Kind,
+    OpenDivergence,
+    Outcome,
+    ProbeResult,
+)
 from monitor.store.mapping import HealthRecord, RunRecord
 
 __all__ = ["SyncMetrics", "METRIC_NAMES", "lag_buckets"]
@@ -55,6 +64,7 @@ METRIC_NAMES = frozenset({
     "syncwatch_divergences_open",
     "syncwatch_oldest_open_divergence_age_seconds",
     "syncwatch_breach",
+    "syncwatch_incidents_open",
     "syncwatch_probe_runs_total",
     "syncwatch_probe_errors_total",
     "syncwatch_probe_duration_seconds",
@@ -243,6 +253,9 @@ class SyncMetrics:
                                          [*ct, "field"], registry=r)
         self.breach = Gauge("syncwatch_breach", "1 while the condition is a breach (hold and evidence applied).",
                             [*ct, "kind"], registry=r)
+        self.incidents_open = Gauge("syncwatch_incidents_open",
+                                    "Incidents not yet resolved, by breach kind and state (open or acknowledged).",
+                                    [*ct, "kind", "state"], registry=r)
         self.runs = Counter("syncwatch_probe_runs", "Probe runs by outcome.", ["contract", "outcome"], registry=r)
         self.errors = Counter("syncwatch_probe_errors", "Probe runs that could not read a system, by reason.",
                               ["contract", "reason"], registry=r)
@@ -333,6 +346,18 @@ class SyncMetrics:
         self.open.update(c, [t.system for t in contract.targets], open_divergences)
         self._exposition.changed()
 
+    def incidents(self, contract: Contract, unresolved: Iterable[Incident]) -> None:
+        """Set the contract's open and acknowledged incidents (every combination, 0 included)."""
+        counts = {(t.system, kind.value, state.value): 0 for t in contract.targets for kind in BreachKind
+                  for state in (IncidentState.OPEN, IncidentState.ACKNOWLEDGED)}
+        for incident in unresolved:
+            key = (incident.target, incident.kind.value, incident.state.value)
+            if key in counts:
+                counts[key] += 1
+        for (target, kind, state), n in counts.items():
+            self.incidents_open.labels(contract.contract, target, kind, state).set(n)
+        self._exposition.changed()
+
     def observe(self, result: ProbeResult, open_divergences: Iterable[OpenDivergence] | None = None) -> None:
         """Fold one probe run into the metrics; ``open_divergences`` as stored after the run."""
         c = result.contract
@@ -391,7 +416,8 @@ class SyncMetrics:
 
     def _per_target(self) -> tuple[Gauge | Counter | Histogram, ...]:
         return (self.lag, self.drift, self.drift_high, self.oob, self.oob_high, self.lag_p50, self.lag_p95,
-                self.sampled, self.out_of_budget, self.divergences, self.field_divergences, self.breach)
+                self.sampled, self.out_of_budget, self.divergences, self.field_divergences, self.breach,
+                self.incidents_open)
 
     def _forget_contract(self, name: str) -> None:
         for gauge in (self.latency_budget, self.drift_budget, self.hold, self.interval, self.last_probe,

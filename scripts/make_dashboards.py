@@ -219,9 +219,9 @@ def overview() -> Json:
                 "over budget")], "none",
         steps=thresholds((None, GREEN), (1, AMBER))), w=6, h=4)
     lay.add(panel(
-        "stat", "Open divergences", "Records found out of sync and not yet back in sync, every contract.",
-        [target("sum(syncwatch_divergences_open) or vector(0)", "open")], "none",
-        steps=thresholds((None, GREEN), (1, AMBER))), w=6, h=4)
+        "stat", "Open incidents", "Incidents not yet resolved (open or acknowledged), every contract.",
+        [target("sum(syncwatch_incidents_open) or vector(0)", "open")], "none",
+        steps=thresholds((None, GREEN), (1, RED))), w=6, h=4)
     lay.add(panel(
         "stat", "Probes failing", "Contracts syncwatch cannot read now: unknown, not out of sync.",
         [target('count(max by (contract) (syncwatch_breach{kind="probe_failing"}) == 1) or vector(0)', "failing")],
@@ -235,6 +235,7 @@ def overview() -> Json:
         ("D", "max by (contract) (syncwatch_lag_p95_seconds)", "Worst lag p95 (last run)", "s"),
         ("E", "max by (contract) (syncwatch_latency_budget_seconds)", "Latency budget", "s"),
         ("F", "sum by (contract) (syncwatch_divergences_open)", "Open divergences", "none"),
+        ("H", "sum by (contract) (syncwatch_incidents_open)", "Open incidents", "none"),
         ("G", "max by (contract) (syncwatch_oldest_open_divergence_age_seconds)", "Oldest open divergence", "s"),
     ]
     detail = {"title": "Contract detail", "url": "/d/syncwatch-contract/contract-detail?var-contract=${__data.fields.contract}"}

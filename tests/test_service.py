@@ -131,6 +131,8 @@ def _check_endpoints(client: httpx.Client) -> None:
     assert _value(samples, "syncwatch_records_sampled_total", **labels) == 100
     assert _value(samples, "syncwatch_records_out_of_budget_total", **labels) == 10
     assert _value(samples, "syncwatch_divergences_open", kind="stale", **labels) == 5
+    assert _value(samples, "syncwatch_incidents_open", kind="out_of_budget", state="open", **labels) == 1
+    assert _value(samples, "syncwatch_incidents_open", kind="conflict", state="open", **labels) == 0
     assert _value(samples, "syncwatch_oldest_open_divergence_age_seconds", **labels) == 31 * 60
     assert _value(samples, "syncwatch_out_of_budget_ratio", **labels) == pytest.approx(0.1)
     assert _value(samples, "syncwatch_latency_budget_seconds", contract="stock") == 300

@@ -23,7 +23,7 @@ from monitor.demo.faults import live_timeline
 from monitor.demo.run import DemoSession, open_demo, run_schedule
 from monitor.demo.scorecard import TruthPoint
 from monitor.metrics import SyncMetrics
-from monitor.results import BreachKind, ProbeResult
+from monitor.results import BreachKind, IncidentState, ProbeResult
 from monitor.service.app import FixedRuntime, build_app
 from monitor.service.http import HttpServer
 from monitor.units import format_duration
@@ -80,6 +80,8 @@ def run_live(out_dir: Path, console: Console, speed: float = 15.0, minutes: floa
 
             def on_result(result: ProbeResult, truth: list[TruthPoint]) -> None:
                 metrics.observe(result, session.store.open_divergences(result.contract))
+                metrics.incidents(session.config.contracts[result.contract], session.store.incidents(
+                    [IncidentState.OPEN, IncidentState.ACKNOWLEDGED], result.contract, limit=1000))
                 if planned:  # runs are sequential here: the last planned start is this run's
                     late = (result.started_at - planned[0]).total_seconds() / speed  # in wall seconds
                     metrics.start_delay.labels(result.contract).observe(max(0.0, late))

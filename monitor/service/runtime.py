@@ -31,7 +31,7 @@ from monitor.config import Config, load_config
 from monitor.config.models import Contract
 from monitor.errors import ConfigError, StoreError
 from monitor.metrics import SyncMetrics
-from monitor.results import ProbeResult
+from monitor.results import IncidentState, ProbeResult
 from monitor.runner import Prober
 from monitor.service.app import store_problem
 from monitor.store import Store
@@ -157,6 +157,7 @@ class ProbeService:
             try:
                 self._metrics.restore(contract, self._store.latest_records(name, [t.system for t in contract.targets]), self._store.runs(name, limit=50),
                                       self._store.open_divergences(name))
+                self._incident_metrics(name)
             except StoreError as exc:
                 log.error("%s: the last state could not be read from the store: %s", name, exc)
         now = self._clock.now()
@@ -276,10 +277,22 @@ class ProbeService:
             log.error("%s: open divergences could not be read: %s", name, exc)
             divergences = None
         self._metrics.observe(result, divergences)
+        self._incident_metrics(name)
         _log_result(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def _incident_metrics(self, name: str) -> None:
+        contract = self._config.contracts.get(name)
+        if contract is None:
+            return
+        try:
+            unresolved = self._store.incidents([IncidentState.OPEN, IncidentState.ACKNOWLEDGED], name, limit=1000)
+        except StoreError as exc:
+            log.error("%s: incidents could not be read: %s", name, exc)
+            return
+        self._metrics.incidents(contract, unresolved)
 
     def _job_done(self, event: JobExecutionEvent) -> None:
         job_id = str(event.job_id)
