@@ -225,6 +225,8 @@ def incidents_resolve(incident: IncidentId, by: ByOption = "cli", config: Config
     from monitor.results import IncidentState
 
     def resolve(found: Incident) -> str:
+        if found.state is IncidentState.RESOLVED:
+            raise typer.BadParameter(f"incident {incident} is resolved already", param_hint="INCIDENT")
         found.state, found.resolved_at = IncidentState.RESOLVED, SystemClock().now()
         found.facts = {**found.facts, "resolved_by": by}
         return f"incident {incident} resolved by {by}"

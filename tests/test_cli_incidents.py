@@ -65,6 +65,8 @@ def test_probing_twice_opens_an_incident_that_can_be_acked_snoozed_and_resolved(
     assert main(["incidents", "list", "--all", "-c", cfg]) == ExitCode.OK
     assert "resolved" in capsys.readouterr().out
 
+    assert main(["incidents", "resolve", number, "-c", cfg]) == ExitCode.USAGE
+    assert "resolved already" in capsys.readouterr().err
     assert main(["incidents", "ack", "999", "-c", cfg]) == ExitCode.USAGE
     assert "there is no incident 999" in capsys.readouterr().err
 
