@@ -10,17 +10,23 @@ Prints the best of ``--repeat`` passes (wall and CPU time), one figure a line::
     runs=N observations=N seconds=X cpu_seconds=X ms_per_run=X runs_per_second=X
     observations_per_second=X
 
-Run: ``.venv/bin/python benchmarks/bench_store.py [--runs 500] [--repeat 3]``.
+Run: ``.venv/bin/python benchmarks/bench_store.py [--runs 500] [--repeat 3] [--postgres URL]``
+(``--postgres``: each pass in a fresh schema on that server, dropped afterwards).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -133,22 +139,45 @@ def probe_result(n: int) -> ProbeResult:
     )
 
 
-def one_pass(runs: int) -> tuple[float, float]:
-    """Wall and CPU seconds to record ``runs`` runs into a new store."""
+def one_pass(runs: int, postgres: str | None) -> tuple[float, float]:
+    """Wall and CPU seconds to record ``runs`` runs into a new store (SQLite, or a fresh
+    schema on the PostgreSQL server at ``postgres``, dropped afterwards)."""
     results = [probe_result(n) for n in range(runs)]
-    with tempfile.TemporaryDirectory() as tmp, Store.open(f"sqlite:///{tmp}/bench.db") as store:
+    with contextlib.ExitStack() as stack:
+        if postgres is None:
+            url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/bench.db"
+        else:
+            url = stack.enter_context(_fresh_schema(postgres))
+        store = stack.enter_context(Store.open(url))
         wall, cpu = time.perf_counter(), time.process_time()
         for result in results:
             store.record(result)
         return time.perf_counter() - wall, time.process_time() - cpu
 
 
+@contextlib.contextmanager
+def _fresh_schema(base: str) -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server (postgresql+psycopg://...) instead of SQLite")
     args = parser.parse_args()
-    passes = [one_pass(args.runs) for _ in range(args.repeat)]
+    passes = [one_pass(args.runs, args.postgres) for _ in range(args.repeat)]
+    print(f"backend={'postgresql' if args.postgres else 'sqlite'}")
     seconds = min(wall for wall, _ in passes)
     cpu_seconds = min(cpu for _, cpu in passes)
     observations = args.runs * PER_TARGET * len(TARGETS)
