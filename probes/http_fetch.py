@@ -33,9 +33,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import httpx
 import tenacity
@@ -74,6 +74,14 @@ class Transient(Exception):
         self.error, self.message, self.retry_after = error, message, retry_after
 
 
+class HttpSettings(Protocol):
+    """What an HTTP-based system's config gives its exchange (``http`` and ``shopify`` both do)."""
+
+    retries: RetryConfig
+    timeout: timedelta
+    max_response_bytes: int
+
+
 class Exchange:
     """One system's HTTP attempts over one ``httpx.Client``, counting what they cost in ``usage()``.
 
@@ -82,6 +90,16 @@ class Exchange:
     adds up back-off and the rate-limit waits callers report through
     ``add_wait``, which ``rate_limit_waits`` counts.
     """
+
+    @classmethod
+    def for_config(
+        cls, system: str, config: HttpSettings, ctx: ConnectorContext, client: httpx.Client, url_setting: str
+    ) -> Exchange:
+        """An exchange with a system's own retries, timeout and response size limit."""
+        return cls(
+            system, ctx, client, retries=config.retries, timeout_seconds=config.timeout.total_seconds(),
+            max_response_bytes=config.max_response_bytes, url_setting=url_setting,
+        )
 
     def __init__(
         self,
@@ -266,14 +284,7 @@ class Fetcher:
     ) -> None:
         self.system = system
         self.config = config
-        self._exchange = Exchange(
-            system,
-            ctx,
-            client,
-            retries=config.retries,
-            timeout_seconds=config.timeout.total_seconds(),
-            max_response_bytes=config.max_response_bytes,
-        )
+        self._exchange = Exchange.for_config(system, config, ctx, client, url_setting="base_url")
         self._origin = _origin(httpx.URL(config.base_url))
         self._bucket: TokenBucket | None = None
         rate = config.requests_per_second()

@@ -78,15 +78,7 @@ class ShopifyConnector:
     ) -> None:
         self.system = system
         self.config = config
-        self._exchange = Exchange(
-            system,
-            ctx,
-            client,
-            retries=config.retries,
-            timeout_seconds=config.timeout.total_seconds(),
-            max_response_bytes=config.max_response_bytes,
-            url_setting="shop_url",
-        )
+        self._exchange = Exchange.for_config(system, config, ctx, client, url_setting="shop_url")
         self.budget = CostBudget(config.api_share, config.restore_rate, monotonic=ctx.monotonic, sleep=ctx.sleep)
         self._listings = KeyListCache(config.list_cache, ctx.monotonic)
         self._endpoint = httpx.URL(config.endpoint())

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,6 +48,7 @@ from monitor.demo.sim.ratelimits import (
     WindowLimiter,
 )
 from monitor.demo.sim.router import strip_prefix
+from monitor.demo.sim.timestamps import wire_format
 from monitor.demo.state import Profile, WorldState
 from monitor.loopback import LoopbackRequest, LoopbackResponse
 from probes.timestamps import parse_timestamp
@@ -396,17 +396,8 @@ def _names(text: str | None) -> tuple[str, ...]:
     return tuple(name.strip() for name in (text or "").split(",") if name.strip())
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # the world's: equal values print alike, so a cache is safe
-        return _utc_timestamp(value)
-    return value.isoformat(timespec="seconds")
-
-
-@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a profile formats them again
-def _utc_timestamp(value: datetime) -> str:
-    return value.isoformat(timespec="seconds")
+# Klaviyo writes ISO 8601 with the time's own offset.
+_timestamp = wire_format(lambda value: value.isoformat(timespec="seconds"), keep_offset=True)
 
 
 def _root_url(request: LoopbackRequest, prefix: str) -> str:

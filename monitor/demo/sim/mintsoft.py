@@ -32,7 +32,6 @@ Errors are ASP.NET-style ``{"Message": ...}`` bodies.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +44,7 @@ from monitor.demo.sim.ratelimits import (
     WindowLimiter,
 )
 from monitor.demo.sim.router import strip_prefix
+from monitor.demo.sim.timestamps import wire_format
 from monitor.demo.state import MINTSOFT_STATUSES, WmsOrder, WmsStock, WorldState
 from monitor.loopback import LoopbackRequest, LoopbackResponse
 from probes.timestamps import parse_timestamp
@@ -303,17 +303,8 @@ class MintsoftSimulator:
         return obj
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # the world's: equal values are the same instant, so a cache is safe
-        return _utc_timestamp(value)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a record formats them again
-def _utc_timestamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
+# Mintsoft writes times without an offset (the simulator's are UTC).
+_timestamp = wire_format(lambda value: value.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def _message(status: int, message: str) -> LoopbackResponse:

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from graphql import GraphQLError
 
+from monitor.demo.sim.timestamps import wire_format
 from monitor.demo.state import Fulfillment, ShopCustomer, ShopOrder, Variant
 
 __all__ = [
@@ -72,17 +73,8 @@ def gid_number(value: str, kind: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def shopify_datetime(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is UTC:  # the world's: equal values are the same instant, so a cache is safe
-        return _utc_text(value)
-    return value.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
-
-
-@functools.lru_cache(maxsize=1 << 16)  # the world's times repeat: every read of a record formats them again
-def _utc_text(value: datetime) -> str:
-    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+# Shopify's DateTime scalar: UTC, whole seconds, a Z.
+shopify_datetime = wire_format(lambda value: value.replace(microsecond=0, tzinfo=None).isoformat() + "Z")
 
 
 def epoch_seconds(value: datetime | None) -> int:
