@@ -1,17 +1,29 @@
 """A fake Slack Web API for tests, served by ``LoopbackServer``.
 
-``FakeSlack`` answers ``auth.test``, ``chat.postMessage``, ``chat.update`` and
-``users.info`` the way Slack does (HTTP 200 with ``{"ok": false, "error": ...}``
-for API errors), records every call and the resulting channel state, and
-injects faults on demand::
+``FakeSlack`` answers ``auth.test``, ``chat.postMessage``, ``chat.update``,
+``conversations.history``, ``conversations.replies`` and ``users.info`` the way
+Slack does (HTTP 200 with ``{"ok": false, "error": ...}`` for API errors),
+records every call and the resulting channel state, and injects faults on
+demand (``fail_next``, ``down``; they apply to every method alike)::
 
-    slack = FakeSlack(users={"U1"})
+    slack = FakeSlack(users={"U1"}, channel_names={"stock-alerts": "C0STOCK01"})
     with LoopbackServer(slack) as server:
         client = web_client(server)          # the real slack_sdk.WebClient
-        root = client.chat_postMessage(channel="C1", text="breach")
-        client.chat_postMessage(channel="C1", text="still failing", thread_ts=root["ts"])
-    assert [m.text for m in slack.replies("C1", root["ts"])] == ["still failing"]
+        root = client.chat_postMessage(channel="#stock-alerts", text="breach",
+                                       metadata={"event_type": "incident", "event_payload": {"id": "7"}})
+        client.chat_postMessage(channel=root["channel"], text="still failing", thread_ts=root["ts"])
+        page = client.conversations_history(channel="C0STOCK01", include_all_metadata=True)
+    assert root["channel"] == "C0STOCK01" and page["messages"][0]["metadata"]["event_type"] == "incident"
+    assert [m.text for m in slack.replies("#stock-alerts", root["ts"])] == ["still failing"]
     assert slack.violations == []
+
+``sign_request`` and ``action_payload`` build what Slack sends to an app's
+interactivity URL when a button is clicked (a signed ``block_actions`` form).
+
+Channels: ``chat.postMessage`` takes an ID, ``#name`` or ``name`` (resolved by
+``channel_names``) and answers with, and stores under, the ID; ``chat.update``
+and the ``conversations.*`` methods take only the ID (a name is
+``channel_not_found``, as in Slack). The helper accessors take either.
 
 Deliberate simplifications, each stricter than Slack or a plain model of it:
 
@@ -24,20 +36,38 @@ Deliberate simplifications, each stricter than Slack or a plain model of it:
   (Slack truncates it silently; a test would rather know).
 * Only the ``Authorization: Bearer`` header authenticates (slack_sdk never sends
   a ``token`` field). Missing: ``not_authed``; unknown token: ``invalid_auth``.
-* Missing required arguments are answered ``invalid_arguments``.
+* Missing required arguments are answered ``invalid_arguments``; so is a
+  ``limit`` that is not a positive integer (over 999 is taken as 999).
+* A bare ``channel`` that is not a known name is taken as an ID; ``#name`` must
+  be known. Every channel is public: history needs ``channels:history``.
+* Metadata must be ``{"event_type": str, "event_payload": object}`` (other keys
+  are dropped); it appears in messages only with ``include_all_metadata``, never
+  in the ``chat.*`` answers. A ``chat.update`` without metadata keeps the old.
+* ``conversations.history`` lists roots and thread broadcasts, newest first.
+  ``conversations.replies`` lists the parent, then its replies oldest first;
+  ``oldest``/``latest`` filter only the replies, and a reply's ts stands for its
+  thread. Both page with ``limit`` and an opaque ``next_cursor`` (given only
+  while ``has_more``); ``fail_channel`` errors do not apply to them.
+* Scopes (when given) are the same for every token; ``x-oauth-scopes`` (and
+  ``x-accepted-oauth-scopes`` for methods needing one) come on every answer.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
@@ -55,7 +85,9 @@ __all__ = [
     "SlackCall",
     "SlackEdit",
     "SlackMessage",
+    "action_payload",
     "block_problems",
+    "sign_request",
     "web_client",
 ]
 
@@ -86,6 +118,17 @@ DROP = "drop"  # close the connection without answering, before doing anything
 DROP_AFTER = "drop_after"  # do the work, then close without answering (the caller cannot know it happened)
 
 Fault = int | str
+
+# The scope each method needs when ``FakeSlack(scopes=...)`` is given (all channels are public ones).
+NEEDED_SCOPES = {
+    "chat.postMessage": "chat:write",
+    "chat.update": "chat:write",
+    "conversations.history": "channels:history",
+    "conversations.replies": "channels:history",
+    "users.info": "users:read",
+}
+HISTORY_LIMIT = 100  # conversations.history / replies: default page size
+HISTORY_MAX_LIMIT = 999
 
 
 @dataclass(frozen=True)
@@ -123,6 +166,7 @@ class SlackMessage:
     reply_broadcast: bool = False
     edits: int = 0
     edited_ts: str | None = None
+    metadata: dict[str, Any] | None = None
 
     @property
     def is_reply(self) -> bool:
@@ -165,9 +209,12 @@ class FakeSlack:
     """A ``LoopbackServer`` handler playing Slack's Web API (see the module docstring).
 
     ``channels``: an allow-list of channel IDs (others get ``channel_not_found``);
-    None accepts any. ``users``: known user IDs for ``users.info``. ``clock``:
-    seconds, for the per-channel rate limit and the call record.
-    ``channel_rate_limit``: refuse a second post to a channel within a second.
+    None accepts any. ``channel_names``: name (without ``#``) to ID, for
+    ``chat.postMessage`` and the accessors. ``users``: known user IDs for
+    ``users.info``. ``clock``: seconds, for the per-channel rate limit and the
+    call record. ``channel_rate_limit``: refuse a second post to a channel
+    within a second. ``scopes``: the token's granted scopes; None grants all
+    and sends no ``x-oauth-scopes`` header.
     """
 
     def __init__(
@@ -175,6 +222,7 @@ class FakeSlack:
         *,
         tokens: Iterable[str] = (TOKEN,),
         channels: Iterable[str] | None = None,
+        channel_names: Mapping[str, str] = {},
         users: Iterable[str] = (),
         clock: Callable[[], float] = time.monotonic,
         channel_rate_limit: bool = False,
@@ -182,9 +230,12 @@ class FakeSlack:
         bot_user_id: str = "U0SYNCBOT",
         bot_id: str = "B0SYNCBOT",
         first_ts: int = 1_700_000_000_000_100,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self.tokens = set(tokens)
         self.channels = None if channels is None else set(channels)
+        self.channel_names = {name.removeprefix("#"): channel_id for name, channel_id in channel_names.items()}
+        self.scopes = None if scopes is None else tuple(dict.fromkeys(scopes))
         self.clock = clock
         self.channel_rate_limit = channel_rate_limit
         self.team_id = team_id
@@ -245,8 +296,9 @@ class FakeSlack:
             self._down = None
 
     def fail_channel(self, channel: str, error: str | None) -> None:
-        """Answer posts and updates in ``channel`` with ``error`` (e.g. ``not_in_channel``); None clears."""
+        """Answer posts and updates in ``channel`` (ID or name) with ``error`` (``not_in_channel``...); None clears."""
         with self._lock:
+            channel = self.channel_id(channel)
             if error is None:
                 self._channel_errors.pop(channel, None)
             else:
@@ -259,10 +311,14 @@ class FakeSlack:
         with self._lock:
             return [c for c in self._calls if method is None or c.method == method]
 
+    def channel_id(self, channel: str) -> str:
+        """The ID of ``channel``: a known ``name`` or ``#name`` resolved, anything else as is."""
+        return self.channel_names.get(channel.removeprefix("#"), channel)
+
     def messages(self, channel: str) -> list[SlackMessage]:
-        """Roots and replies of ``channel`` in posting order."""
+        """Roots and replies of ``channel`` (ID or name) in posting order."""
         with self._lock:
-            return list(self._messages.get(channel, {}).values())
+            return list(self._messages.get(self.channel_id(channel), {}).values())
 
     def roots(self, channel: str) -> list[SlackMessage]:
         return [m for m in self.messages(channel) if m.thread_ts is None]
@@ -273,7 +329,7 @@ class FakeSlack:
 
     def message(self, channel: str, ts: str) -> SlackMessage:
         with self._lock:
-            return self._messages[channel][ts]
+            return self._messages[self.channel_id(channel)][ts]
 
     def posted_channels(self) -> list[str]:
         with self._lock:
@@ -297,6 +353,8 @@ class FakeSlack:
             if fault is not None and fault[0] != DROP_AFTER:
                 kind, retry_after = fault
                 response = _fault_response(kind, retry_after)
+                if not response.drop:
+                    response.headers.update(self._scope_headers(method))
                 record(None if response.drop else response.status, None if response.drop else response.body, str(kind))
                 return response
 
@@ -308,9 +366,12 @@ class FakeSlack:
                 body = _error("invalid_auth")
             else:
                 handler = self._methods.get(method)
-                body = _error("unknown_method") if handler is None else handler(self, params, at)
+                if handler is None:
+                    body = _error("unknown_method")
+                else:
+                    body = self._missing_scope(method) or handler(self, params, at)
             status = 200
-            out_headers: dict[str, str] = {}
+            out_headers = self._scope_headers(method)
             if body.get("error") == "ratelimited":
                 status = 429
                 out_headers["Retry-After"] = str(body.pop("_retry_after"))
@@ -319,6 +380,21 @@ class FakeSlack:
                 return LoopbackResponse(drop=True)
             record(status, body, "ratelimited" if status == 429 else None)
             return LoopbackResponse(status, body, out_headers)
+
+    def _missing_scope(self, method: str) -> dict[str, Any] | None:
+        needed = NEEDED_SCOPES.get(method)
+        if self.scopes is None or needed is None or needed in self.scopes:
+            return None
+        return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(self.scopes)}
+
+    def _scope_headers(self, method: str) -> dict[str, str]:
+        """What Slack says about scopes on every answer (nothing when scopes were not given)."""
+        if self.scopes is None:
+            return {}
+        headers = {"x-oauth-scopes": ",".join(self.scopes)}
+        if method in NEEDED_SCOPES:
+            headers["x-accepted-oauth-scopes"] = NEEDED_SCOPES[method]
+        return headers
 
     def _take_fault(self, method: str) -> tuple[Fault, int] | None:
         if self._down is not None:
@@ -347,6 +423,9 @@ class FakeSlack:
         channel = params.get("channel")
         if not isinstance(channel, str) or not channel:
             return _error("channel_not_found")
+        if channel.startswith("#") and channel[1:] not in self.channel_names:
+            return _error("channel_not_found")
+        channel = self.channel_id(channel)
         refused = self._channel_refusal(channel)
         if refused:
             return refused
@@ -365,6 +444,9 @@ class FakeSlack:
         if isinstance(checked, dict):
             return checked
         blocks = checked
+        metadata = _metadata(params.get("metadata"))
+        if isinstance(metadata, str):
+            return _error(metadata)
         thread_ts = params.get("thread_ts")
         if thread_ts is not None:
             thread_ts = str(thread_ts)
@@ -378,6 +460,7 @@ class FakeSlack:
             blocks=blocks,
             thread_ts=thread_ts,
             reply_broadcast=thread_ts is not None and _truthy(params.get("reply_broadcast")),
+            metadata=metadata,
         )
         self._messages.setdefault(channel, {})[message.ts] = message
         self._last_post[channel] = at
@@ -390,7 +473,7 @@ class FakeSlack:
             return _error("channel_not_found")
         if ts is None or ts == "":
             return _error("invalid_arguments")
-        refused = self._channel_refusal(channel)
+        refused = self._id_only(channel) or self._channel_refusal(channel)
         if refused:
             return refused
         message = self._messages.get(channel, {}).get(str(ts))
@@ -406,6 +489,11 @@ class FakeSlack:
             return checked
         # As in Slack: blocks left out keep the old ones; an empty list removes them.
         new_blocks = message.blocks if blocks_raw is None else (checked or None)
+        metadata = _metadata(params.get("metadata"))
+        if isinstance(metadata, str):
+            return _error(metadata)
+        if metadata is not None:
+            message.metadata = metadata
         self.edits.append(SlackEdit(channel, message.ts, message.text, message.blocks, new_text, new_blocks))
         message.text, message.blocks = new_text, new_blocks
         message.edits += 1
@@ -417,6 +505,39 @@ class FakeSlack:
             "text": message.text,
             "message": self._payload(message),
         }
+
+    def _history(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        channel = self._readable_channel(params)
+        if isinstance(channel, dict):
+            return channel
+        window = _window(params)
+        if isinstance(window, str):
+            return _error(window)
+        listed = [
+            m
+            for m in reversed(self._messages.get(channel, {}).values())
+            if (m.thread_ts is None or m.reply_broadcast) and _in_window(m.ts, window)
+        ]
+        return self._page(listed, params, newest_first=True)
+
+    def _replies(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        channel = self._readable_channel(params)
+        if isinstance(channel, dict):
+            return channel
+        ts = params.get("ts")
+        if ts is None or ts == "":
+            return _error("invalid_arguments")
+        messages = self._messages.get(channel, {})
+        parent = messages.get(str(ts))
+        if parent is None:
+            return _error("thread_not_found")
+        if parent.thread_ts is not None:  # a reply's ts stands for its thread
+            parent = messages[parent.thread_ts]
+        window = _window(params)
+        if isinstance(window, str):
+            return _error(window)
+        thread = [parent] + [m for m in messages.values() if m.thread_ts == parent.ts and _in_window(m.ts, window)]
+        return self._page(thread, params, newest_first=False)
 
     def _users_info(self, params: dict[str, Any], at: float) -> dict[str, Any]:
         user = self._users.get(str(params.get("user") or ""))
@@ -442,10 +563,54 @@ class FakeSlack:
         "auth.test": _auth_test,
         "chat.postMessage": _post_message,
         "chat.update": _update,
+        "conversations.history": _history,
+        "conversations.replies": _replies,
         "users.info": _users_info,
     }
 
     # ----- helpers -----
+
+    def _id_only(self, channel: str) -> dict[str, Any] | None:
+        """``channel_not_found`` for a channel name where Slack wants the ID."""
+        if channel.startswith("#") or channel in self.channel_names:
+            return _error("channel_not_found")
+        return None
+
+    def _readable_channel(self, params: dict[str, Any]) -> str | dict[str, Any]:
+        """The channel ID of a ``conversations.*`` call, or the error body."""
+        channel = params.get("channel")
+        if not isinstance(channel, str) or not channel:
+            return _error("channel_not_found")
+        refused = self._id_only(channel)
+        if refused is None and self.channels is not None and channel not in self.channels:
+            refused = _error("channel_not_found")
+        return refused or channel
+
+    def _page(self, listed: list[SlackMessage], params: dict[str, Any], *, newest_first: bool) -> dict[str, Any]:
+        """One page of ``listed`` (already in answer order) as ``conversations.*`` answers it."""
+        limit = _limit(params.get("limit"))
+        if limit is None:
+            return _error("invalid_arguments")
+        cursor = params.get("cursor")
+        if cursor:
+            start = _decode_cursor(str(cursor))
+            if start is None:
+                return _error("invalid_cursor")
+            if newest_first:
+                listed = [m for m in listed if _micros(m.ts) <= start]
+            else:
+                listed = [m for m in listed if _micros(m.ts) >= start]
+        page, rest = listed[:limit], listed[limit:]
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        body: dict[str, Any] = {
+            "ok": True,
+            "messages": [self._payload(m, metadata=with_metadata, thread=True) for m in page],
+            "has_more": bool(rest),
+            "pin_count": 0,
+        }
+        if rest:
+            body["response_metadata"] = {"next_cursor": _encode_cursor(rest[0].ts)}
+        return body
 
     def _channel_refusal(self, channel: str) -> dict[str, Any] | None:
         if self.channels is not None and channel not in self.channels:
@@ -487,7 +652,8 @@ class FakeSlack:
         self._next_ts += 100
         return f"{value // 1_000_000}.{value % 1_000_000:06d}"
 
-    def _payload(self, message: SlackMessage) -> dict[str, Any]:
+    def _payload(self, message: SlackMessage, *, metadata: bool = False, thread: bool = False) -> dict[str, Any]:
+        """``message`` as Slack shows it; ``thread``: with a root's reply summary, as read back."""
         payload: dict[str, Any] = {
             "type": "message",
             "user": self.bot_user_id,
@@ -502,8 +668,20 @@ class FakeSlack:
         if message.thread_ts is not None:
             payload["thread_ts"] = message.thread_ts
             payload["parent_user_id"] = self.bot_user_id
+            if message.reply_broadcast:
+                payload["subtype"] = "thread_broadcast"
+        elif thread:
+            replies = [m.ts for m in self._messages.get(message.channel, {}).values() if m.thread_ts == message.ts]
+            if replies:
+                payload["thread_ts"] = message.ts
+                payload["reply_count"] = len(replies)
+                payload["reply_users_count"] = 1
+                payload["reply_users"] = [self.bot_user_id]
+                payload["latest_reply"] = replies[-1]
         if message.edited_ts is not None:
             payload["edited"] = {"user": self.bot_user_id, "ts": message.edited_ts}
+        if metadata and message.metadata is not None:
+            payload["metadata"] = message.metadata
         return payload
 
 
@@ -624,6 +802,89 @@ def _params(request: LoopbackRequest) -> tuple[dict[str, Any], str | None]:
     return params, None
 
 
+def _metadata(raw: Any) -> dict[str, Any] | None | str:
+    """Message metadata as stored, None when absent, or the error code. A form sends it as JSON text."""
+    if raw is None:
+        return None
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return "invalid_metadata_format"
+    if (
+        not isinstance(value, dict)
+        or not isinstance(value.get("event_type"), str)
+        or not value["event_type"]
+        or not isinstance(value.get("event_payload"), dict)
+    ):
+        return "invalid_metadata_format"
+    return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
+
+
+_TS = re.compile(r"(\d+)(?:\.(\d{1,6})\d*)?")
+
+Window = tuple[int, int | None, bool]  # oldest and latest in microseconds, inclusive
+
+
+def _micros(ts: str) -> int:
+    """A Slack ts (``"1700000000.000100"``, ``"1700000000"``) in microseconds; ValueError if it is none."""
+    match = _TS.fullmatch(ts.strip())
+    if match is None:
+        raise ValueError(ts)
+    return int(match[1]) * 1_000_000 + int((match[2] or "0").ljust(6, "0"))
+
+
+def _window(params: dict[str, Any]) -> Window | str:
+    """``oldest``/``latest``/``inclusive`` of a ``conversations.*`` call, or the error code."""
+    bounds: list[int | None] = []
+    for key in ("oldest", "latest"):
+        value = params.get(key)
+        if value is None or value == "":
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(_micros(str(value)))
+        except ValueError:
+            return f"invalid_ts_{key}"
+    return bounds[0] or 0, bounds[1], _truthy(params.get("inclusive"))
+
+
+def _in_window(ts: str, window: Window) -> bool:
+    oldest, latest, inclusive = window
+    value = _micros(ts)
+    if inclusive:
+        return value >= oldest and (latest is None or value <= latest)
+    return value > oldest and (latest is None or value < latest)
+
+
+def _limit(raw: Any) -> int | None:
+    """The page size (default 100, at most 999), or None when ``raw`` is not a positive integer."""
+    if raw is None or raw == "":
+        return HISTORY_LIMIT
+    if isinstance(raw, bool):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return min(value, HISTORY_MAX_LIMIT) if value > 0 else None
+
+
+def _encode_cursor(ts: str) -> str:
+    """An opaque cursor in Slack's style: base64 of ``next_ts:<microseconds>``."""
+    return base64.b64encode(f"next_ts:{_micros(ts)}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        text = base64.b64decode(cursor, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    prefix, _, value = text.partition(":")
+    return int(value) if prefix == "next_ts" and value.isdigit() else None
+
+
 def _error(code: str) -> dict[str, Any]:
     return {"ok": False, "error": code}
 
@@ -646,6 +907,61 @@ def _fault_response(kind: Fault, retry_after: int) -> LoopbackResponse:
         headers = {"Retry-After": str(retry_after)} if kind == 429 else {}
         return LoopbackResponse(kind, _error(HTTP_FAULTS[kind]), headers)
     return LoopbackResponse(200, _error(kind))
+
+
+# ----- interactivity: what Slack sends to the app -----
+
+
+def sign_request(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+    """The headers Slack signs a request to the app with: ``v0=`` HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
+
+
+def action_payload(
+    action_id: str,
+    value: str,
+    user_id: str,
+    *,
+    channel: str = "C0STOCK01",
+    message_ts: str = "1700000000.000100",
+    block_id: str = "syncwatch_actions",
+    team_id: str = "T0SYNCWAT",
+    response_url: str | None = None,
+) -> bytes:
+    """The form body (``payload=<json>``) Slack posts when ``user_id`` clicks the button
+    ``action_id`` (with ``value``) on the message ``message_ts`` in ``channel``.
+
+    ``response_url`` defaults to a loopback URL nothing listens on (port 9).
+    """
+    seconds = _micros(message_ts) // 1_000_000
+    action_ts = f"{seconds + 30}.{_micros(message_ts) % 1_000_000:06d}"
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": team_id},
+        "api_app_id": "A0SYNCWAT",
+        "token": "verification-token-unused",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "trigger_id": f"{seconds}.{seconds % 9973}.{hashlib.sha256(action_ts.encode()).hexdigest()[:32]}",
+        "team": {"id": team_id, "domain": "syncwatch-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel},
+        "message": {"type": "message", "ts": message_ts, "user": "U0SYNCBOT", "bot_id": "B0SYNCBOT"},
+        "state": {"values": {}},
+        "response_url": response_url or f"http://127.0.0.1:9/actions/{team_id}/{seconds}/loopback",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": block_id,
+                "text": {"type": "plain_text", "text": action_id, "emoji": True},
+                "value": value,
+                "type": "button",
+                "action_ts": action_ts,
+            }
+        ],
+    }
+    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 # ----- client side -----
