@@ -33,10 +33,13 @@ from monitor.clock import SystemClock
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError, SyncwatchError
 from monitor.render_cli import print_check, print_probe, print_problems, result_json
-from monitor.results import Incident, Outcome, ProbeResult
+from monitor.results import Outcome, ProbeResult
 from probes.base import ConnectorContext
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from monitor.alerting.actions import Done
     from monitor.store import Store
 
 __all__ = ["ExitCode", "app", "main"]
@@ -207,52 +210,36 @@ def incidents_list(
 
 @incidents_app.command("ack")
 def incidents_ack(incident: IncidentId, by: ByOption = "cli", config: ConfigOption = Path("syncwatch.yaml")) -> None:
-    """Acknowledge an incident: someone is on it (stops escalation; reminders continue in its thread)."""
-    from monitor.results import IncidentState
+    """Acknowledge an incident: someone is on it (stops escalation and reminders; the thread still hears of changes)."""
+    from monitor.alerting.actions import acknowledge
 
-    def ack(found: Incident) -> str:
-        if found.state is IncidentState.RESOLVED:
-            raise typer.BadParameter(f"incident {incident} is resolved already", param_hint="INCIDENT")
-        found.state, found.acknowledged_by, found.acknowledged_at = IncidentState.ACKNOWLEDGED, by, SystemClock().now()
-        return f"incident {incident} acknowledged by {by}"
-
-    _change_incident(config, incident, ack)
+    _act(config, lambda store, now: acknowledge(store, incident, by, now))
 
 
 @incidents_app.command("resolve")
 def incidents_resolve(incident: IncidentId, by: ByOption = "cli", config: ConfigOption = Path("syncwatch.yaml")) -> None:
     """Resolve an incident by hand (a breach in the next runs opens a new one, or reopens this one)."""
-    from monitor.results import IncidentState
+    from monitor.alerting.actions import resolve
 
-    def resolve(found: Incident) -> str:
-        if found.state is IncidentState.RESOLVED:
-            raise typer.BadParameter(f"incident {incident} is resolved already", param_hint="INCIDENT")
-        found.state, found.resolved_at = IncidentState.RESOLVED, SystemClock().now()
-        found.facts = {**found.facts, "resolved_by": by}
-        return f"incident {incident} resolved by {by}"
-
-    _change_incident(config, incident, resolve)
+    _act(config, lambda store, now: resolve(store, incident, by, now))
 
 
 @incidents_app.command("snooze")
 def incidents_snooze(
     incident: IncidentId,
     duration: Annotated[str, typer.Option("--for", help="How long, e.g. 2h or 30m.")] = "1h",
+    by: ByOption = "cli",
     config: ConfigOption = Path("syncwatch.yaml"),
 ) -> None:
-    """Hold back reminders about an incident for a while (it stays open and measured)."""
-    from monitor.units import format_duration, parse_duration
+    """Hold back escalation and reminders about an incident for a while (it stays open and measured)."""
+    from monitor.alerting.actions import snooze
+    from monitor.units import parse_duration
 
     try:
         length = parse_duration(duration)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--for") from None
-
-    def snooze(found: Incident) -> str:
-        found.snoozed_until = SystemClock().now() + length
-        return f"incident {incident} snoozed for {format_duration(length)}"
-
-    _change_incident(config, incident, snooze)
+    _act(config, lambda store, now: snooze(store, incident, by, now, length))
 
 
 @silence_app.command("add")
@@ -321,14 +308,16 @@ def _store(config: Config) -> Iterator[Store]:
         store.close()
 
 
-def _change_incident(config_path: Path, incident_id: int, change: Callable[[Incident], str]) -> None:
+def _act(config_path: Path, action: Callable[[Store, datetime], Done]) -> None:
+    """Apply an incident action; the running service tells the incident's Slack thread."""
+    from monitor.alerting.actions import ActionRefused
+
     with _store(load_config(config_path, secrets_optional=True)) as store:
-        found = store.incident(incident_id)
-        if found is None:
-            raise typer.BadParameter(f"there is no incident {incident_id}", param_hint="INCIDENT")
-        said = change(found)
-        store.save_incident(found)
-    _out().print(said)
+        try:
+            done = action(store, SystemClock().now())
+        except ActionRefused as exc:
+            raise typer.BadParameter(str(exc), param_hint="INCIDENT") from None
+    _out().print(done.said)
 
 
 def _probe(config: Config, names: list[str], quiet: bool = False) -> list[ProbeResult]:

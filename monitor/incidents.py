@@ -23,14 +23,16 @@ from monitor.results import (
     IncidentState,
     Outcome,
     ProbeResult,
+    Stream,
     TargetResult,
 )
 
 __all__ = ["track_incidents", "incident_facts"]
 
-# "Worse" when the out-of-budget share grows by half again over the worst yet told;
-# "better" once it falls under half of it (still breaching). Counts otherwise.
-_WORSE = 1.5
+# "Worse" when the out-of-budget share doubles over the worst yet told; "better" once it falls
+# under half of it (still breaching). Counts otherwise. Samples are noisy: a smaller step told
+# owners "worse", "better", "worse" about one steady fault.
+_WORSE = 2.0
 _BETTER = 0.5
 _EXAMPLES = 5
 
@@ -79,7 +81,7 @@ def _step(
         if current is not None and current.resolved_at is not None and now - current.resolved_at <= policy.cooldown:
             reopened = replace(
                 current, state=IncidentState.OPEN, last_breach_at=now, resolved_at=None, acknowledged_at=None,
-                acknowledged_by=None, snoozed_until=None, healthy_runs=0, reopened=current.reopened + 1,
+                acknowledged_by=None, snoozed_until=None, snoozed_by=None, healthy_runs=0, reopened=current.reopened + 1,
                 facts=_with_peak(kind, facts),
             )
             return reopened, IncidentChange.REOPENED
@@ -105,10 +107,15 @@ def incident_facts(kind: BreachKind, target: TargetResult, result: ProbeResult) 
     facts: dict[str, Any] = {"at": h.at.isoformat(), "sampled": h.sampled}
     if kind is BreachKind.PROBE_FAILING:
         facts["reason"] = h.error_reason or result.error_reason or "error"
+        facts["failing"] = "source" if result.error is not None else "target"  # which side we could not read
         return facts
     examples: list[str] = []
     fields: set[str] = set()
+    at_risk: dict[str, int] = {}  # risk -> out-of-budget keys it applies to (in-flight ones are no risk yet)
     for obs in target.observations:
+        if kind is BreachKind.OUT_OF_BUDGET and obs.out_of_budget and obs.stream is not Stream.FOLLOWUP:
+            for risk in {d.risk for d in obs.diffs if d.at_risk and d.risk}:
+                at_risk[risk] = at_risk.get(risk, 0) + 1
         wanted = (
             obs.out_of_budget if kind is BreachKind.OUT_OF_BUDGET
             else obs.kind.value == "conflict" if kind is BreachKind.CONFLICT
@@ -125,7 +132,7 @@ def incident_facts(kind: BreachKind, target: TargetResult, result: ProbeResult) 
         "conflicts": h.conflicts,
         "unreadable": h.unreadable,
         "by_kind": {k: v for k, v in h.by_kind.items() if k != "in_sync"},
-        "at_risk": dict(h.at_risk),
+        "at_risk": at_risk if kind is BreachKind.OUT_OF_BUDGET else dict(h.at_risk),
         "lag_p95": h.lag_p95,
         "fields": sorted(fields),
         "examples": examples,

@@ -268,6 +268,7 @@ class Incident:
     snoozed_until: datetime | None = None
     resolved_at: datetime | None = None
     healthy_runs: int = 0
+    snoozed_by: str | None = None
     reopened: int = 0
     facts: dict[str, Any] = field(default_factory=dict)
 

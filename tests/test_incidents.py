@@ -69,9 +69,11 @@ def test_a_breach_opens_one_incident_and_healthy_runs_resolve_it() -> None:
 
 def test_worse_and_better_are_told_once_each() -> None:
     known, _ = _run([], 0, breaching=(OOB,), oob=8)
-    known, changes = _run(known, 180, breaching=(OOB,), oob=12)  # 1.5 x the peak told
-    assert changes == [IncidentChange.WORSE] and known[0].facts["peak"] == pytest.approx(0.12)
-    known, changes = _run(known, 360, breaching=(OOB,), oob=6)  # half the peak
+    known, changes = _run(known, 180, breaching=(OOB,), oob=15)  # under twice the peak told: noise
+    assert changes == [] and known[0].facts["peak"] == pytest.approx(0.08)
+    known, changes = _run(known, 270, breaching=(OOB,), oob=16)  # twice the peak told
+    assert changes == [IncidentChange.WORSE] and known[0].facts["peak"] == pytest.approx(0.16)
+    known, changes = _run(known, 360, breaching=(OOB,), oob=8)  # half the peak
     assert changes == [IncidentChange.BETTER]
     known, changes = _run(known, 540, breaching=(OOB,), oob=5)
     assert changes == []

@@ -8,6 +8,7 @@ too small to detect the contract's own drift budget) do not stop loading.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.config.models import Contract, Owner, OwnersFile, Settings
+from monitor.config.models import Contract, Owner, OwnersFile, Settings, Slack
 from monitor.config.pydantic_errors import problems_from_validation
 from monitor.config.yamlsource import YamlDocument, load_yaml
 from monitor.errors import ConfigError, ConfigProblem
@@ -104,6 +105,7 @@ def load_config(
     systems = _load_systems(raw_systems, doc, problems)
     if settings is None:
         raise ConfigError(problems)
+    settings = settings.model_copy(update={"slack": _slack_from_env(settings, os.environ if environ is None else environ)})
     owner_names: set[str] = set()
     owners = _load_owners(base_dir / settings.owners, problems, owner_names)
     contracts, files, docs = _load_contracts(base_dir / settings.contracts, settings, problems)
@@ -111,6 +113,7 @@ def load_config(
     # Names declared but invalid are still known: their own error is enough, no cascade.
     system_names = set(raw_systems) if isinstance(raw_systems, dict) else set()
     _cross_check(config, docs, problems, system_names, owner_names)
+    _check_routing(config, doc, problems, system_names)
     if problems:
         raise ConfigError(problems)
     config.warnings.extend(
@@ -118,6 +121,28 @@ def load_config(
     )
     config.warnings.extend(_warnings(config, docs))
     return config
+
+
+def _slack_from_env(settings: Settings, environ: Mapping[str, str]) -> Slack:
+    """The environment completes ``slack:``: ``SYNCWATCH_SLACK_API_URL`` overrides the base URL
+    (a local Slack in tests and demos); ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` fill in
+    what the file leaves out. Empty variables count as unset."""
+    slack = settings.slack
+    update: dict[str, Any] = {}
+    api_url = environ.get("SYNCWATCH_SLACK_API_URL", "").strip()
+    if api_url:
+        try:
+            update["api_url"] = Slack(api_url=api_url).api_url  # validated like the file's
+        except ValidationError:
+            raise ConfigError([ConfigProblem(
+                "environment", None, "SYNCWATCH_SLACK_API_URL",
+                f"{api_url!r} is not an http(s) URL, e.g. http://127.0.0.1:8765/api/",
+            )]) from None
+    if not slack.token and environ.get("SLACK_BOT_TOKEN", "").strip():
+        update["token"] = environ["SLACK_BOT_TOKEN"].strip()
+    if not slack.signing_secret and environ.get("SLACK_SIGNING_SECRET", "").strip():
+        update["signing_secret"] = environ["SLACK_SIGNING_SECRET"].strip()
+    return slack.model_copy(update=update) if update else slack
 
 
 def _validate(
@@ -311,6 +336,20 @@ def _cross_check(
                             "one system of record per field",
                         )
                     )
+
+
+def _check_routing(config: Config, doc: YamlDocument, problems: list[ConfigProblem], system_names: set[str]) -> None:
+    """Maintenance windows name contracts and systems that exist."""
+    for i, window in enumerate(config.settings.alerting.maintenance):
+        where = ("alerting", "maintenance", i)
+        for name in window.contracts:
+            if name not in config.contracts:
+                known = ", ".join(sorted(config.contracts)) or "(none)"
+                problems.append(doc.problem((*where, "contracts"), f"{name!r} is not a contract; known: {known}"))
+        for name in window.systems:
+            if name not in system_names:
+                known = ", ".join(sorted(system_names)) or "(none)"
+                problems.append(doc.problem((*where, "systems"), f"{name!r} is not a system; known: {known}"))
 
 
 def _warnings(config: Config, docs: dict[str, YamlDocument]) -> list[ConfigProblem]:

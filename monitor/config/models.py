@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from monitor.compare import FieldSpec
+from monitor.config.schedule import MaintenanceWindow
 from monitor.units import Duration, Runs, Share
 from probes.base import StrictModel
 
@@ -33,6 +34,11 @@ __all__ = [
     "Storage",
     "Defaults",
     "Settings",
+    "Alerting",
+    "OutOfHours",
+    "Slack",
+    "Service",
+    "check_channel",
 ]
 
 _NAME = r"^[a-z0-9][a-z0-9_-]*$"
@@ -133,6 +139,12 @@ class Contract(StrictModel):
     budget: Budget
     sampling: Sampling = Sampling()
     runbook: str | None = None
+    channel: str | None = None  # Slack channel of its incidents; default alerting.channel
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else check_channel(value)
 
     @model_validator(mode="after")
     def _distinct_targets(self) -> Contract:
@@ -239,12 +251,104 @@ class Service(StrictModel):
     watch: Duration = timedelta(seconds=10)
 
 
+_CHANNEL = r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,})$"
+_CHANNEL_HINT = "a channel name such as '#stock-alerts' or a channel ID such as 'C04ABCDEF12'"
+
+
+def check_channel(value: str) -> str:
+    if not re.fullmatch(_CHANNEL, value):
+        raise ValueError(f"{value!r} is not a Slack channel; expected {_CHANNEL_HINT}")
+    return value
+
+
+class OutOfHours(StrictModel):
+    """Where an incident goes when its owner is outside working hours: ``channel`` (e.g. the
+    on-call channel; default the contract's) and ``mention`` (a Slack user ID U… or a user group
+    ID S…; default nobody: the post waits for the owner's morning)."""
+
+    channel: str | None = None
+    mention: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else check_channel(value)
+
+    @field_validator("mention")
+    @classmethod
+    def _mention(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[UWS][A-Z0-9]{6,}", value):
+            raise ValueError(f"{value!r} is not a Slack user ID (U…) or user group ID (S…), e.g. S04ONCALL1")
+        return value
+
+    @property
+    def mention_text(self) -> str | None:
+        if self.mention is None:
+            return None
+        return f"<!subteam^{self.mention}>" if self.mention.startswith("S") else f"<@{self.mention}>"
+
+
 class Alerting(StrictModel):
-    """How breaches become incidents: resolved after ``resolve_after`` healthy runs; a breach
-    within ``cooldown`` of its incident's resolution reopens it instead of opening another."""
+    """How breaches become incidents and who hears about them.
+
+    Incidents: resolved after ``resolve_after`` healthy runs; a breach within ``cooldown`` of its
+    incident's resolution reopens it instead of opening another.
+    Routing: a contract's incidents go to ``channel`` (unless the contract names its own),
+    mentioning the owner (the technical owner for probe failures); out of the owner's working
+    hours, to ``out_of_hours``. Not acknowledged within ``escalate_after`` of working time, they
+    go to the owner's backup, then to ``escalation_channel``. Reminders every ``repeat_every``, in
+    the thread, until acknowledged. ``maintenance`` windows hold notifications back; measuring
+    goes on. ``grafana_url``: where the messages link to the contract's dashboard.
+    """
 
     resolve_after: Runs = 2
     cooldown: Duration = timedelta(hours=1)
+    channel: str = "#syncwatch-alerts"
+    escalate_after: Duration = timedelta(minutes=30)
+    escalation_channel: str | None = None
+    repeat_every: Duration = timedelta(hours=4)
+    snooze: Duration = timedelta(hours=2)
+    out_of_hours: OutOfHours | None = None
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
+    grafana_url: str | None = None
+
+    @field_validator("channel", "escalation_channel")
+    @classmethod
+    def _channels(cls, value: str | None) -> str | None:
+        return None if value is None else check_channel(value)
+
+    @field_validator("escalate_after", "repeat_every", "snooze")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be more than 0, e.g. 30m")
+        return value
+
+    @field_validator("grafana_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s]+$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://grafana.example.com")
+        return None if value is None else value.rstrip("/")
+
+
+class Slack(StrictModel):
+    """Slack's Web API: ``api_url`` (the environment variable ``SYNCWATCH_SLACK_API_URL`` wins),
+    the bot ``token`` (default: the environment variable ``SLACK_BOT_TOKEN``) and the app's
+    ``signing_secret`` for its buttons (default: ``SLACK_SIGNING_SECRET``). Without a token,
+    notifications are printed to the console and stored."""
+
+    api_url: str = "https://slack.com/api/"
+    token: str | None = None
+    signing_secret: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s]+$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
 
 
 class Settings(StrictModel):
@@ -254,6 +358,7 @@ class Settings(StrictModel):
     storage: Storage = Storage()
     service: Service = Service()
     alerting: Alerting = Alerting()
+    slack: Slack = Slack()
     owners: str = "rules/owners.yaml"
     contracts: str = "rules/contracts"
     defaults: Defaults = Defaults()

@@ -12,16 +12,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import random
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from monitor.alerting.figures import notification_figures
+from monitor.alerting.notifier import Notifier, sender_for
+from monitor.alerting.slack import SlackSender, check_owners
 from monitor.clock import Clock, FixedClock, ScaledClock
 from monitor.config import Config, load_config
 from monitor.demo.catalogue import load_catalogue
@@ -60,6 +64,9 @@ SHOPIFY_RESTORE_RATE = 1000.0
 SHOPIFY_BUCKET = 10_000
 # Mintsoft publishes no rate limit (apis.md); the demo WMS allows 600 a minute, syncwatch takes 10%.
 WMS_REQUESTS_PER_MINUTE = 600
+# Taken from the environment into the demo's config: with a token, the demo's alerts go to Slack
+# (SYNCWATCH_SLACK_API_URL: a local Slack); without, they are printed and stored.
+SLACK_ENV = ("SLACK_BOT_TOKEN", "SYNCWATCH_SLACK_API_URL", "SLACK_SIGNING_SECRET")
 
 
 def demo_config_dir() -> Path:
@@ -75,6 +82,7 @@ class DemoSession:
     prober: Prober
     clock: Clock
     sims: dict[str, Any]
+    notifier: Notifier
     results: list[ProbeResult] = field(default_factory=list)
     truth_points: dict[tuple[str, str], list[TruthPoint]] = field(default_factory=dict)
 
@@ -115,12 +123,14 @@ def _mount(prefix: str, handler: Handler) -> Handler:
 @contextmanager
 def open_demo(
     out_dir: Path, start: datetime, clock: Clock, timeline: list[FaultSpec], seed: int, port: int = 0,
-    in_process: bool = False,
+    in_process: bool = False, environ: Mapping[str, str] | None = None, notices_out: TextIO | None = None,
 ) -> Iterator[DemoSession]:
-    """The world, its simulators, the monitor's config, store and prober, ready to run.
+    """The world, its simulators, the monitor's config, store, prober and notifier, ready to run.
 
     Live, the simulators listen on loopback; ``in_process`` (the replay) hands requests
     straight to them through ``InProcessTransport``: same connectors, no sockets.
+    ``environ`` (default: the process's) supplies the Slack settings (``SLACK_ENV``);
+    without a token, notifications are printed to ``notices_out`` (default stdout).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     # A new world each time, so a new store: yesterday's divergences are not today's.
@@ -143,8 +153,13 @@ def open_demo(
             url, transport = "http://127.0.0.1:9", InProcessTransport(router)
         else:
             url = stack.enter_context(LoopbackServer(router, port=port)).url
-        env = {**SECRETS, "DEMO_URL": url, "DEMO_ERP_URL": f"sqlite:///{world.erp_path.resolve()}"}
+        outer = os.environ if environ is None else environ
+        env = {**{k: outer[k] for k in SLACK_ENV if k in outer}, **SECRETS, "DEMO_URL": url,
+               "DEMO_ERP_URL": f"sqlite:///{world.erp_path.resolve()}"}
         config = load_config(demo_config_dir() / "syncwatch.yaml", environ=env)
+        sender = sender_for(config, notices_out)
+        if isinstance(sender, SlackSender):
+            check_owners(sender.client, config.owners, config.base_dir / config.settings.owners)
         store = Store.open(f"sqlite:///{(out_dir / 'syncwatch.db').resolve()}")
         ctx = ConnectorContext(
             sleep=clock.sleep,  # type: ignore[attr-defined]
@@ -153,7 +168,9 @@ def open_demo(
             http_transport=lambda: transport,
         )
         prober = Prober(config, store, clock, ctx, random.Random(seed))
-        session = DemoSession(world, url, config, store, prober, clock, sims)
+        # The outbox keeps its one-message-a-second pace in simulated time.
+        notifier = Notifier(config, store, clock, sender, sleep=clock.sleep)  # type: ignore[attr-defined]
+        session = DemoSession(world, url, config, store, prober, clock, sims, notifier)
         try:
             yield session
         finally:
@@ -195,6 +212,7 @@ def run_schedule(
                 points.append(point)
         result = session.prober.probe(name)
         session.results.append(result)
+        session.notifier.tick()  # escalations and reminders fall due between runs too: all incidents
         if on_result is not None:
             on_result(result, points)
         # Missed slots are coalesced into one run, as the scheduler does: no pile-up after a slow probe.
@@ -202,18 +220,33 @@ def run_schedule(
 
 
 def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[FaultSpec] | None = None,
-             progress: Callable[[datetime], None] | None = None, start: datetime = WEEK_START) -> Scorecard:
-    """Replay ``duration`` of the demo world on a simulated clock; write store, truth and scorecard."""
+             progress: Callable[[datetime], None] | None = None, start: datetime = WEEK_START,
+             environ: Mapping[str, str] | None = None,
+             on_result: Callable[[DemoSession, ProbeResult], None] | None = None) -> Scorecard:
+    """Replay ``duration`` of the demo world on a simulated clock; write store, truth and scorecard.
+
+    Notifications go to Slack when ``environ`` (default: the process's) has a token, else they
+    are printed to DIR/notifications.txt; both ways they are stored. ``on_result``: called after
+    every probe run (benchmarks use it to take Slack down for an hour)."""
     clock = FixedClock(start)
     timeline = week_timeline() if timeline is None else timeline
-    with open_demo(out_dir, start, clock, timeline, seed, in_process=True) as session:
-        def report(result: ProbeResult, _: list[TruthPoint]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / "notifications.txt").open("w", encoding="utf-8") as printed, \
+            open_demo(out_dir, start, clock, timeline, seed, in_process=True, environ=environ,
+                      notices_out=printed) as session:
+        def report(result: ProbeResult, points: list[TruthPoint]) -> None:
             if progress is not None:
                 progress(result.started_at)
+            if on_result is not None:
+                on_result(session, result)
 
         run_schedule(session, start + duration, on_result=report)
+        session.notifier.tick()
         card = build_scorecard(session.config, session.world.truth, session.truth_points, session.results,
                                session.rate_limits_per_minute(), session.protocol())
+        card.details["notifications"] = notification_figures(session.store, session.config).to_json()
+        card.details["notifications"]["to"] = (
+            "slack" if isinstance(session.notifier.sender, SlackSender) else str(out_dir / "notifications.txt"))
         session.world.truth.write(out_dir / "truth.json")
         write_truth_points(out_dir / "truth_points.json", session.truth_points)
     card.details["seed"] = seed

@@ -1,25 +1,32 @@
-"""The service's one HTTP port: ``/metrics``, ``/healthz``, ``/readyz``, ``/`` and ``/api/contracts``.
+"""The service's one HTTP port: ``/metrics``, ``/healthz``, ``/readyz``, ``/``, ``/api/contracts``
+and ``/slack/actions`` (Slack's interactivity requests: the Acknowledge and Snooze buttons).
 
 Starlette (with uvicorn serving it) rather than a hand-written server: routing, content
-types and a test client come with it, and the Slack interactivity endpoint will live on the
-same app. Endpoints are plain synchronous functions; Starlette runs them in its thread pool,
+types and a test client come with it. Endpoints are plain synchronous functions; Starlette runs them in its thread pool,
 so a slow store query never blocks the event loop.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qs
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST
+from slack_sdk.signature import Clock as SlackClock
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from monitor.alerting.actions import ActionRefused, interaction
 from monitor.clock import Clock
 from monitor.config import Config
 from monitor.metrics import SyncMetrics
@@ -27,7 +34,12 @@ from monitor.service.status import collect_status
 from monitor.store import Store
 from monitor.units import format_duration
 
+if TYPE_CHECKING:
+    from monitor.alerting.notifier import Notifier
+
 __all__ = ["Runtime", "FixedRuntime", "build_app", "REFRESH_SECONDS"]
+
+log = logging.getLogger("syncwatch.service")
 
 REFRESH_SECONDS = 15
 
@@ -47,6 +59,11 @@ class Runtime(Protocol):
     @property
     def clock(self) -> Clock: ...
 
+    @property
+    def notifier(self) -> Notifier | None:
+        """Tells incidents' threads what people did with the buttons; None without alerting."""
+        ...
+
     def readiness(self) -> dict[str, str | None]:
         """Each readiness check by name: None when it passes, else what is wrong."""
         ...
@@ -56,11 +73,12 @@ class FixedRuntime:
     """A runtime whose config never changes and whose probes someone else runs (the demo)."""
 
     def __init__(self, config: Config, store: Store, metrics: SyncMetrics, clock: Clock,
-                 running: Callable[[], bool]) -> None:
+                 running: Callable[[], bool], notifier: Notifier | None = None) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
         self.clock = clock
+        self.notifier = notifier
         self._running = running
 
     def readiness(self) -> dict[str, str | None]:
@@ -107,7 +125,10 @@ _templates.filters["percent"] = _percent
 _templates.filters["duration"] = _short
 
 
-def build_app(runtime: Runtime) -> Starlette:
+def build_app(runtime: Runtime, wall: Callable[[], float] = time.time) -> Starlette:
+    """The app. ``wall``: the real time in seconds, against which Slack's request timestamps are
+    checked (not the runtime's clock, which runs fast in the demo)."""
+
     def metrics(_: Request) -> Response:
         return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
@@ -134,8 +155,45 @@ def build_app(runtime: Runtime) -> Starlette:
         )
         return HTMLResponse(html)
 
+    class _Wall(SlackClock):
+        def now(self) -> float:
+            return wall()
+
+    async def slack_actions(request: Request) -> Response:
+        secret = runtime.config.settings.slack.signing_secret
+        if not secret:
+            return PlainTextResponse("Slack interactivity is not configured (slack.signing_secret)\n", status_code=404)
+        body = await request.body()
+        try:
+            valid = SignatureVerifier(secret, clock=_Wall()).is_valid_request(body, dict(request.headers))
+        except ValueError:  # a timestamp header that is not a number
+            valid = False
+        if not valid:
+            log.warning("refused a /slack/actions request with a bad or stale signature")
+            return PlainTextResponse("invalid signature\n", status_code=401)
+        payload = (parse_qs(body.decode("utf-8", "replace")).get("payload") or [""])[0]
+        return await run_in_threadpool(_act, payload)
+
+    def _act(payload: str) -> Response:
+        config = runtime.config
+        try:
+            done = interaction(payload, runtime.store, config.owners, runtime.clock.now(),
+                               config.settings.alerting.snooze)
+        except ActionRefused as exc:
+            log.warning("Slack action refused: %s", exc)
+            return PlainTextResponse(f"{exc}\n", status_code=400)
+        for item in done:
+            log.info("%s (Slack)", item.said)
+        notifier = runtime.notifier
+        if notifier is not None:
+            for contract in {item.incident.contract for item in done}:
+                notifier.plan(contract)
+        # Slack wants an empty 200 within 3 s; the thread hears of it from the outbox.
+        return Response(status_code=200)
+
     return Starlette(routes=[
         Route("/", page),
+        Route("/slack/actions", slack_actions, methods=["POST"]),
         Route("/metrics", metrics),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -8,6 +8,8 @@ import threading
 import time
 from types import FrameType
 
+from monitor.alerting.notifier import DeliveryWorker, Notifier, sender_for
+from monitor.alerting.slack import SlackSender, check_owners
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.service.app import build_app
@@ -31,12 +33,26 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> i
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = config.settings.service
+    sender = sender_for(config)
+    if isinstance(sender, SlackSender):
+        check_owners(sender.client, config.owners, config.base_dir / config.settings.owners)
+        log.info("alerts go to Slack (%s)", config.settings.slack.api_url)
+    else:
+        log.info("no Slack token (SLACK_BOT_TOKEN): alerts are printed here and stored")
     store = Store.open(config.storage_url)
     ctx = ConnectorContext(sleep=time.sleep, monotonic=time.monotonic, base_dir=config.base_dir)
-    service = ProbeService(config, store, SystemClock(), ctx, workers=settings.workers, watch_every=settings.watch,
-                           metrics_cache=_METRICS_CACHE_SECONDS)
-    server = HttpServer(build_app(service), host or settings.host, settings.port if port is None else port)
+    clock = SystemClock()
     stop = threading.Event()
+
+    def pause(seconds: float) -> None:  # the outbox's pace; cut short when stopping
+        stop.wait(seconds)
+
+    notifier = Notifier(config, store, clock, sender, sleep=pause)
+    worker = DeliveryWorker(notifier)
+    service = ProbeService(config, store, clock, ctx, workers=settings.workers, watch_every=settings.watch,
+                           metrics_cache=_METRICS_CACHE_SECONDS, notifier=notifier)
+    service.on_notices = worker.wake
+    server = HttpServer(build_app(service), host or settings.host, settings.port if port is None else port)
 
     def on_stop(signum: int, _: FrameType | None) -> None:
         log.info("%s: stopping after the running probes finish", signal.Signals(signum).name)
@@ -49,12 +65,14 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> i
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hup)
     try:
         server.start()
+        worker.start()
         service.start()
         log.info("syncwatch running: %d contracts; status %s/ metrics %s/metrics", len(config.contracts),
                  server.url, server.url)
         stop.wait()
     finally:
         service.stop()
+        worker.stop()
         server.stop()
         store.close()
         for sig, handler in previous.items():

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -37,6 +37,9 @@ from monitor.service.app import store_problem
 from monitor.store import Store
 from probes.base import ConnectorContext
 
+if TYPE_CHECKING:
+    from monitor.alerting.notifier import Notifier
+
 __all__ = ["ProbeService", "config_files"]
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 _STAGGER = timedelta(seconds=2)
 _MAX_JITTER = 30.0
 _WATCH_JOB = "syncwatch:watch-config"
+_NOTIFY_JOB = "syncwatch:notify"
 
 
 def config_files(config: Config) -> list[Path]:
@@ -90,8 +94,13 @@ class ProbeService:
         watch_every: timedelta = timedelta(seconds=10),
         loader: Callable[[Path], Config] = load_config,
         metrics_cache: float = 0.0,
+        notifier: Notifier | None = None,
+        notify_every: timedelta = timedelta(seconds=30),
     ) -> None:
         self._config = config
+        self._notifier = notifier
+        self._notify_every = notify_every
+        self.on_notices: Callable[[], None] | None = None  # wakes the sender after a plan
         self._store = store
         self._clock = clock
         self._ctx = ctx
@@ -133,6 +142,10 @@ class ProbeService:
         return self._clock
 
     @property
+    def notifier(self) -> Notifier | None:
+        return self._notifier
+
+    @property
     def running(self) -> bool:
         return bool(self._scheduler.running)
 
@@ -167,6 +180,12 @@ class ProbeService:
             self.check_files, IntervalTrigger(seconds=self._watch_every.total_seconds(), timezone=UTC),
             id=_WATCH_JOB, replace_existing=True, misfire_grace_time=None,
         )
+        if self._notifier is not None:
+            # Escalations, reminders and the ends of maintenance windows fall due between runs.
+            self._scheduler.add_job(
+                self.notify, IntervalTrigger(seconds=self._notify_every.total_seconds(), timezone=UTC),
+                id=_NOTIFY_JOB, replace_existing=True, misfire_grace_time=None, next_run_time=self._clock.now(),
+            )
         self._scheduler.start(paused=paused)
         if self._metrics_cache > 0:
             threading.Thread(target=self._metrics.keep_warm, args=(self._warm_stop,), name="syncwatch-metrics",
@@ -204,6 +223,8 @@ class ProbeService:
             old.retired = True
             self._close_if_idle(old)
         self._metrics.configure(new)
+        if self._notifier is not None:
+            self._notifier.configure(new)
         self._reschedule(old_config, new)
         self._fingerprint = _fingerprint(new)
         self.last_reload_error = None
@@ -279,9 +300,22 @@ class ProbeService:
         self._metrics.observe(result, divergences)
         self._incident_metrics(name)
         _log_result(result)
+        self.notify(name)
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def notify(self, contract: str | None = None) -> None:
+        """Queue what incidents (of ``contract``, or all) need told; wake the sender. Never raises."""
+        if self._notifier is None:
+            return
+        try:
+            queued = self._notifier.plan(contract)
+        except Exception:
+            log.exception("planning notifications failed; the next run or timer tries again")
+            return
+        if queued and self.on_notices is not None:
+            self.on_notices()
 
     def _incident_metrics(self, name: str) -> None:
         contract = self._config.contracts.get(name)

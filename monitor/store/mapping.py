@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.alerting.notices import Delivery, Message, Method, Notice, NoticeKind, Thread
 from monitor.clock import ensure_utc
 from monitor.results import (
     BreachKind,
@@ -37,6 +38,8 @@ from monitor.store.models import (
     DivergenceRow,
     HealthSnapshotRow,
     IncidentRow,
+    IncidentThreadRow,
+    NoticeRow,
     ObservationRow,
     ProbeRunRow,
     SilenceRow,
@@ -387,6 +390,7 @@ def incident_values(incident: Incident) -> dict[str, Any]:
         "acknowledged_at": incident.acknowledged_at,
         "acknowledged_by": incident.acknowledged_by,
         "snoozed_until": incident.snoozed_until,
+        "snoozed_by": incident.snoozed_by,
         "resolved_at": incident.resolved_at,
         "healthy_runs": incident.healthy_runs,
         "reopened": incident.reopened,
@@ -406,6 +410,7 @@ def incident_from_row(row: IncidentRow) -> Incident:
         acknowledged_at=row.acknowledged_at,
         acknowledged_by=row.acknowledged_by,
         snoozed_until=row.snoozed_until,
+        snoozed_by=row.snoozed_by,
         resolved_at=row.resolved_at,
         healthy_runs=row.healthy_runs,
         reopened=row.reopened,
@@ -436,3 +441,68 @@ def silence_from_row(row: SilenceRow) -> Silence:
         target=row.target,
         kind=BreachKind(row.kind) if row.kind is not None else None,
     )
+
+
+def notice_values(notice: Notice) -> dict[str, Any]:
+    return {
+        "uid": notice.uid,
+        "incident_id": notice.incident_id,
+        "kind": notice.kind.value,
+        "method": notice.method.value,
+        "channel": notice.channel,
+        "parent_id": notice.parent_id,
+        "text": notice.message.text,
+        "blocks": list(notice.message.blocks),
+        "created_at": notice.created_at,
+        "state": notice.state.value,
+        "attempts": notice.attempts,
+        "next_attempt_at": notice.next_attempt_at or notice.created_at,
+        "last_error": notice.last_error,
+        "uncertain": notice.uncertain,
+        "sent_at": notice.sent_at,
+        "sent_channel": notice.sent_channel,
+        "ts": notice.ts,
+    }
+
+
+def notice_from_row(row: NoticeRow) -> Notice:
+    return Notice(
+        id=row.id,
+        uid=row.uid,
+        incident_id=row.incident_id,
+        kind=NoticeKind(row.kind),
+        method=Method(row.method),
+        channel=row.channel,
+        message=Message(row.text, list(row.blocks)),
+        created_at=row.created_at,
+        parent_id=row.parent_id,
+        state=Delivery(row.state),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        uncertain=row.uncertain,
+        sent_at=row.sent_at,
+        sent_channel=row.sent_channel,
+        ts=row.ts,
+    )
+
+
+_THREAD_TIMES = ("announced_at", "last_notice_at", "told_ack_at", "told_snooze_until")
+
+
+def thread_values(thread: Thread) -> dict[str, Any]:
+    told = asdict(thread)
+    del told["incident_id"]
+    for name in _THREAD_TIMES:
+        value = told[name]
+        told[name] = ensure_utc(value).isoformat() if value is not None else None
+    return {"incident_id": thread.incident_id, "closed": thread.closed, "told": told}
+
+
+def thread_from_row(row: IncidentThreadRow) -> Thread:
+    told = dict(row.told)
+    for name in _THREAD_TIMES:
+        value = told.get(name)
+        told[name] = ensure_utc(datetime.fromisoformat(value)) if value else None
+    known = set(Thread.__dataclass_fields__)
+    return Thread(incident_id=row.incident_id, **{k: v for k, v in told.items() if k in known})

@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     column,
 )
 from sqlalchemy.engine import Dialect
@@ -40,6 +41,8 @@ __all__ = [
     "MetaRow",
     "IncidentRow",
     "SilenceRow",
+    "NoticeRow",
+    "IncidentThreadRow",
 ]
 
 # Deterministic constraint names, so the hand-written migration and the models agree
@@ -263,6 +266,7 @@ class IncidentRow(Base):
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(NAME))
     snoozed_until: Mapped[datetime | None]
+    snoozed_by: Mapped[str | None] = mapped_column(String(NAME))
     resolved_at: Mapped[datetime | None]
     healthy_runs: Mapped[int] = mapped_column(Integer)
     reopened: Mapped[int] = mapped_column(Integer)
@@ -283,3 +287,44 @@ class SilenceRow(Base):
     ends_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(NAME))
     comment: Mapped[str] = mapped_column(Text)
+
+
+class NoticeRow(Base):
+    """A notification in the outbox: written before it is sent (``monitor.alerting.outbox``)."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        Index("ix_notices_state_next", "state", "next_attempt_at"),
+        Index("ix_notices_incident", "incident_id"),
+        UniqueConstraint("uid"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(TOKEN))
+    incident_id: Mapped[int | None] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(String(TOKEN))
+    method: Mapped[str] = mapped_column(String(TOKEN))
+    channel: Mapped[str] = mapped_column(String(NAME))
+    parent_id: Mapped[int | None] = mapped_column(ID)
+    text: Mapped[str] = mapped_column(Text)
+    blocks: Mapped[list[Any]]
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(TOKEN))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    uncertain: Mapped[bool] = mapped_column(Boolean)
+    sent_at: Mapped[datetime | None]
+    sent_channel: Mapped[str | None] = mapped_column(String(NAME))
+    ts: Mapped[str | None] = mapped_column(String(TOKEN))
+
+
+class IncidentThreadRow(Base):
+    """What an incident's thread has been told (``monitor.alerting.notices.Thread``, as JSON)."""
+
+    __tablename__ = "incident_threads"
+    __table_args__ = (Index("ix_incident_threads_closed", "closed"),)
+
+    incident_id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)
+    closed: Mapped[bool] = mapped_column(Boolean)
+    told: Mapped[dict[str, Any]]

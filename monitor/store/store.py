@@ -22,11 +22,13 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from monitor.alerting.notices import ESCALATION, ROOT, Delivery, Method, Notice, NoticeKind, Thread
 from monitor.errors import StoreError
 from monitor.results import (
     DivergenceChanges,
     Health,
     Incident,
+    IncidentChange,
     IncidentState,
     Observation,
     OpenDivergence,
@@ -43,6 +45,8 @@ from monitor.store.mapping import (
     health_from_row,
     incident_from_row,
     incident_values,
+    notice_from_row,
+    notice_values,
     observation_from_row,
     observation_values,
     open_from_row,
@@ -56,6 +60,8 @@ from monitor.store.mapping import (
     silence_values,
     snapshot_values,
     split_streaks,
+    thread_from_row,
+    thread_values,
     verdict_from_row,
 )
 from monitor.store.models import (
@@ -63,7 +69,9 @@ from monitor.store.models import (
     DivergenceRow,
     HealthSnapshotRow,
     IncidentRow,
+    IncidentThreadRow,
     MetaRow,
+    NoticeRow,
     ObservationRow,
     ProbeRunRow,
     SilenceRow,
@@ -77,16 +85,33 @@ SNAPSHOTS = Base.metadata.tables[HealthSnapshotRow.__tablename__]
 DIVERGENCES = Base.metadata.tables[DivergenceRow.__tablename__]
 INCIDENTS = Base.metadata.tables[IncidentRow.__tablename__]
 SILENCES = Base.metadata.tables[SilenceRow.__tablename__]
+NOTICES = Base.metadata.tables[NoticeRow.__tablename__]
+THREADS = Base.metadata.tables[IncidentThreadRow.__tablename__]
 
 
-def _write_incident(conn: Connection, incident: Incident) -> None:
+# What a probe run may write of an incident it already knows. People acknowledge and snooze
+# (Slack's buttons, the CLI) while a run is under way: the run must not write back what it read
+# before they did. It sets the state only when it changes it (resolved, reopened).
+_RUN_COLUMNS = ("last_breach_at", "healthy_runs", "facts")
+_STATE_COLUMNS = ("state", "resolved_at", "acknowledged_at", "acknowledged_by", "snoozed_until", "snoozed_by", "reopened")
+
+
+def _write_incident(conn: Connection, incident: Incident, change: IncidentChange | None = None,
+                    whole: bool = False) -> None:
     values = incident_values(incident)
     if incident.id is None:
         key = conn.execute(insert(INCIDENTS), values).inserted_primary_key
         assert key is not None  # a single-row insert always reports its key
         incident.id = int(key[0])
-    else:
-        conn.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident.id).values(values))
+        return
+    if not whole:
+        columns: tuple[str, ...] = _RUN_COLUMNS
+        if change is IncidentChange.RESOLVED:
+            columns += ("state", "resolved_at")
+        elif change is IncidentChange.REOPENED:
+            columns += _STATE_COLUMNS
+        values = {name: values[name] for name in columns}
+    conn.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident.id).values(values))
 
 KEY_SECRET = "key_secret"
 KEY_SECRET_BYTES = 32
@@ -221,8 +246,9 @@ class Store:
             if snapshots:
                 conn.execute(insert(SNAPSHOTS), snapshots)
             apply_changes(conn, result.contract, result.changes)
+            changes = {id(event.incident): event.change for event in result.incident_events}
             for incident in incidents:
-                _write_incident(conn, incident)
+                _write_incident(conn, incident, changes.get(id(incident)))
             return run_id
 
     # -- incidents and silences ---------------------------------------------------------------
@@ -254,10 +280,126 @@ class Store:
             return incident_from_row(row) if row is not None else None
 
     def save_incident(self, incident: Incident) -> Incident:
-        """Write one incident (an acknowledgement, a snooze, a manual resolution); return it with its id."""
+        """Write one whole incident; return it with its id."""
         with self._errors(f"save incident {incident.id}"), self._engine.begin() as conn:
-            _write_incident(conn, incident)
+            _write_incident(conn, incident, whole=True)
         return incident
+
+    def change_incident(self, incident_id: int, **values: Any) -> Incident | None:
+        """Set some columns of an unresolved incident (an acknowledgement, a snooze, a resolution
+        by hand) in one statement, so that a probe run writing at the same time loses nothing;
+        return it as it is now, or None when there is no such unresolved incident."""
+        allowed = {"state", "acknowledged_at", "acknowledged_by", "snoozed_until", "snoozed_by", "resolved_at", "facts"}
+        if not values or set(values) - allowed:
+            raise ValueError(f"change_incident sets {', '.join(sorted(allowed))}; got {', '.join(sorted(values))}")
+        values = {k: (v.value if isinstance(v, IncidentState) else v) for k, v in values.items()}
+        with self._errors(f"change incident {incident_id}"), self._engine.begin() as conn:
+            done = conn.execute(
+                update(INCIDENTS)
+                .where(INCIDENTS.c.id == incident_id, INCIDENTS.c.state != IncidentState.RESOLVED.value)
+                .values(values)
+            ).rowcount
+        return self.incident(incident_id) if done else None
+
+    # -- notifications: the outbox and what each thread was told ------------------------------
+
+    def add_notices(self, thread: Thread, notices: Sequence[Notice]) -> None:
+        """Queue ``notices`` and save ``thread`` in one transaction. Planned references to the
+        thread's root or escalation post (``parent`` ROOT/ESCALATION) become notice ids; a new
+        root or escalation post becomes the thread's. Notices get their ``id``."""
+        with self._errors(f"queue notices of incident {thread.incident_id}"), self._engine.begin() as conn:
+            for notice in notices:
+                if notice.parent == ROOT:
+                    notice.parent_id = thread.root_id
+                elif notice.parent == ESCALATION:
+                    notice.parent_id = thread.escalation_id
+                key = conn.execute(insert(NOTICES), notice_values(notice)).inserted_primary_key
+                assert key is not None
+                notice.id = int(key[0])
+                if notice.method is Method.POST and notice.kind in (NoticeKind.OPENED, NoticeKind.REOPENED):
+                    thread.root_id = notice.id
+                elif notice.method is Method.POST and notice.kind is NoticeKind.ESCALATED:
+                    thread.escalation_id = notice.id
+            values = thread_values(thread)
+            done = conn.execute(
+                update(THREADS).where(THREADS.c.incident_id == thread.incident_id).values(values)
+            ).rowcount
+            if not done:
+                conn.execute(insert(THREADS), values)
+
+    def incidents_to_notify(self) -> list[tuple[Incident, Thread | None]]:
+        """Incidents the notifier must look at: unresolved ones, and resolved ones whose thread
+        has not been told so yet; with their thread, if any. Oldest first."""
+        open_threads = select(THREADS.c.incident_id).where(THREADS.c.closed.is_(False))
+        stmt = (
+            select(IncidentRow, IncidentThreadRow)
+            .outerjoin(IncidentThreadRow, IncidentThreadRow.incident_id == IncidentRow.id)
+            .where((IncidentRow.state != IncidentState.RESOLVED.value) | IncidentRow.id.in_(open_threads))
+            .order_by(IncidentRow.id)
+        )
+        with self._errors("read the incidents to notify"), Session(self._engine) as session:
+            return [
+                (incident_from_row(incident), thread_from_row(thread) if thread is not None else None)
+                for incident, thread in session.execute(stmt)
+            ]
+
+    def thread(self, incident_id: int) -> Thread | None:
+        with self._errors(f"read the thread of incident {incident_id}"), Session(self._engine) as session:
+            row = session.get(IncidentThreadRow, incident_id)
+            return thread_from_row(row) if row is not None else None
+
+    def due_notices(self, now: datetime, limit: int = 500) -> list[Notice]:
+        """Pending notices whose next attempt is due, in the order they were queued."""
+        stmt = (
+            select(NoticeRow)
+            .where(NoticeRow.state == Delivery.PENDING.value, NoticeRow.next_attempt_at <= now)
+            .order_by(NoticeRow.id)
+            .limit(limit)
+        )
+        with self._errors("read the outbox"), Session(self._engine) as session:
+            return [notice_from_row(row) for row in session.scalars(stmt)]
+
+    def notices(self, states: Iterable[Delivery] | None = None, incident_id: int | None = None,
+                limit: int = 1000) -> list[Notice]:
+        """Notices in the order they were queued, optionally only in ``states`` or of one incident."""
+        stmt = select(NoticeRow).order_by(NoticeRow.id).limit(limit)
+        if states is not None:
+            stmt = stmt.where(NoticeRow.state.in_([s.value for s in states]))
+        if incident_id is not None:
+            stmt = stmt.where(NoticeRow.incident_id == incident_id)
+        with self._errors("read the outbox"), Session(self._engine) as session:
+            return [notice_from_row(row) for row in session.scalars(stmt)]
+
+    def notice(self, notice_id: int) -> Notice | None:
+        with self._errors(f"read notice {notice_id}"), Session(self._engine) as session:
+            row = session.get(NoticeRow, notice_id)
+            return notice_from_row(row) if row is not None else None
+
+    def update_notice(self, notice_id: int, **values: Any) -> None:
+        """Record a delivery attempt's outcome (state, attempts, next_attempt_at, last_error,
+        uncertain, sent_at, sent_channel, ts)."""
+        values = {k: (v.value if isinstance(v, Delivery) else v) for k, v in values.items()}
+        with self._errors(f"update notice {notice_id}"), self._engine.begin() as conn:
+            conn.execute(update(NOTICES).where(NOTICES.c.id == notice_id).values(values))
+
+    def retry_failed_notices(self, now: datetime) -> int:
+        """Put every failed notice back in the queue; return how many."""
+        with self._errors("retry failed notices"), self._engine.begin() as conn:
+            return int(conn.execute(
+                update(NOTICES).where(NOTICES.c.state == Delivery.FAILED.value)
+                .values(state=Delivery.PENDING.value, next_attempt_at=now, uncertain=True)
+            ).rowcount)
+
+    def channel_id(self, channel: str) -> str | None:
+        """The channel ID Slack answered for ``channel`` (a name) when last posted to, if ever."""
+        stmt = (
+            select(NoticeRow.sent_channel)
+            .where(NoticeRow.channel == channel, NoticeRow.sent_channel.is_not(None))
+            .order_by(NoticeRow.id.desc())
+            .limit(1)
+        )
+        with self._errors("read the outbox"), Session(self._engine) as session:
+            return session.scalar(stmt)
 
     def add_silence(self, silence: Silence) -> Silence:
         with self._errors("add a silence"), self._engine.begin() as conn:
