@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable
 from threading import Event, RLock, Thread
-from typing import TextIO
+from typing import IO
 
 from monitor.alerting.notices import Notice
 from monitor.alerting.outbox import DeliveryReport, Outbox, Sender
@@ -30,7 +30,7 @@ def routing_of(config: Config) -> Routing:
     return Routing(config.settings.alerting, dict(config.owners), system_names(config.systems))
 
 
-def sender_for(config: Config, console: TextIO | None = None) -> Sender:
+def sender_for(config: Config, console: IO[str] | None = None) -> Sender:
     """Slack when a bot token is configured, else the console."""
     if config.settings.slack.token:
         return SlackSender(config.settings.slack)

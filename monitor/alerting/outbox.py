@@ -92,15 +92,18 @@ class Outbox:
         self._sleep = sleep
         self._on_sent = on_sent
         self._last_post: dict[str, datetime] = {}
-        self._held_until: dict[str, datetime] = {}  # channel -> 429's Retry-After
         self._channel_ids: dict[str, str] = {}
 
     def deliver(self, limit: int = 500) -> DeliveryReport:
-        """Send every due notice that can go now; return what happened."""
+        """Send every due notice that can go now; return what happened.
+
+        Every pending notice counts, due or not: one waiting out a back-off or a 429 holds back
+        the later notices of its channel, so a channel's messages never overtake each other.
+        """
         report = DeliveryReport()
         blocked: set[str] = set()
         parents: dict[int, Notice] = {}
-        for notice in self._store.due_notices(self._clock.now(), limit):
+        for notice in self._store.pending_notices(limit):
             assert notice.id is not None
             parent = None
             if notice.parent_id is not None:
@@ -108,8 +111,11 @@ class Outbox:
                 if parent is not None:
                     parents[notice.parent_id] = parent
             key = self._channel_key(notice, parent)
-            if key in blocked or self._held(key):
-                blocked.add(key)
+            if key in blocked:
+                report.waiting += 1
+                continue
+            if notice.next_attempt_at is not None and notice.next_attempt_at > self._clock.now():
+                blocked.add(key)  # waiting out a back-off or Retry-After: its channel waits with it
                 report.waiting += 1
                 continue
             if notice.method is not Method.POST:
@@ -136,7 +142,7 @@ class Outbox:
             channel = parent.sent_channel
             thread_ts = parent.ts if notice.method is Method.REPLY else None
         elif notice.method is Method.POST:
-            channel = self._channel_ids.get(notice.channel) or notice.channel
+            channel = key if not key.startswith("#") else notice.channel
         if notice.uncertain and notice.method is not Method.UPDATE:
             found = self._look_for(notice, channel, thread_ts)
             if found is not None:
@@ -149,15 +155,17 @@ class Outbox:
         try:
             if notice.method is Method.UPDATE:
                 assert parent is not None and parent.ts is not None
-                landed = self._sender.update(channel, parent.ts, notice.message, notice.uid)
+                # The edited message keeps its own uid: it is still the message that notice sent.
+                landed = self._sender.update(channel, parent.ts, notice.message, parent.uid)
             else:
                 landed = self._sender.post(channel, notice.message, notice.uid, thread_ts)
         except SendError as exc:
             self._last_post[key] = now
             return self._failed_attempt(notice, key, exc, report)
         self._last_post[key] = now
-        if notice.method is Method.POST:
-            self._channel_ids[notice.channel] = landed.channel
+        if notice.method is Method.POST and landed.channel != notice.channel:
+            self._channel_ids[notice.channel] = landed.channel  # from now on the channel is known by its ID
+            self._last_post[landed.channel] = now
         self._sent(notice, landed, report.sent)
         return True
 
@@ -184,7 +192,6 @@ class Outbox:
             return True  # the channel's later notices may still go
         if exc.retry_after is not None:
             wait = timedelta(seconds=max(exc.retry_after, 1.0))
-            self._held_until[key] = now + wait
         else:
             wait = min(FIRST_BACKOFF * 2 ** min(notice.attempts - 1, 16), MAX_BACKOFF)
         log.warning("notice %d (%s in %s) not sent, attempt %d: %s; next try in %s", notice.id, notice.kind.value,
@@ -214,13 +221,18 @@ class Outbox:
     # -- channels -----------------------------------------------------------------------------
 
     def _channel_key(self, notice: Notice, parent: Notice | None) -> str:
+        """One key per channel, whether a notice names it or gives its ID: its ID once known."""
         if parent is not None and parent.sent_channel:
             return parent.sent_channel
-        return self._channel_ids.get(notice.channel) or notice.channel
-
-    def _held(self, key: str) -> bool:
-        until = self._held_until.get(key)
-        return until is not None and self._clock.now() < until
+        channel = notice.channel
+        if channel.startswith("#"):
+            if channel not in self._channel_ids:
+                known = self._store.channel_id(channel)
+                if known is None:
+                    return channel
+                self._channel_ids[channel] = known
+            return self._channel_ids[channel]
+        return channel
 
     def _pace(self, key: str) -> None:
         last = self._last_post.get(key)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -131,7 +131,7 @@ def _api_error(method: str, exc: SlackApiError) -> SendError:
 class ConsoleSender:
     """Without a Slack token: each notice printed, readably, to ``out``, and stored as sent."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._n = 0
 

@@ -58,10 +58,10 @@ def run_live(out_dir: Path, console: Console, speed: float = 15.0, minutes: floa
     clock = ScaledClock(start, speed, paused=True)  # set-up (world, store, server) costs no simulated time
     timeline = live_timeline()
     stop = stop or threading.Event()
-    with open_demo(out_dir, start, clock, timeline, seed) as session:
+    with open_demo(out_dir, start, clock, timeline, seed, notices_out=console.file) as session:
         metrics = SyncMetrics(session.config, clock)
         running = threading.Event()
-        runtime = FixedRuntime(session.config, session.store, metrics, clock, running.is_set)
+        runtime = FixedRuntime(session.config, session.store, metrics, clock, running.is_set, session.notifier)
         server = _serve(build_app(runtime), host, port, console)
         try:
             _intro(console, session, speed, minutes, server.url)
@@ -189,7 +189,7 @@ class _Narrator:
             now = set(v.breaching)
             for kind in sorted(now - before):
                 owner = self._owner(contract.effective_technical_owner if kind is BreachKind.PROBE_FAILING else contract.owner)
-                text = f"{when} BREACH {result.contract} → {target.target}: {_WHAT[kind]}. {owner} would be alerted."
+                text = f"{when} BREACH {result.contract} → {target.target}: {_WHAT[kind]}. {owner} is alerted."
                 self.raised.append(text)
                 self.console.print(f"[red bold]{text}[/]", highlight=False)
             for kind in sorted(before - now):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 from monitor.alerting.figures import notification_figures
 from monitor.alerting.notifier import Notifier, sender_for
@@ -123,7 +123,7 @@ def _mount(prefix: str, handler: Handler) -> Handler:
 @contextmanager
 def open_demo(
     out_dir: Path, start: datetime, clock: Clock, timeline: list[FaultSpec], seed: int, port: int = 0,
-    in_process: bool = False, environ: Mapping[str, str] | None = None, notices_out: TextIO | None = None,
+    in_process: bool = False, environ: Mapping[str, str] | None = None, notices_out: IO[str] | None = None,
 ) -> Iterator[DemoSession]:
     """The world, its simulators, the monitor's config, store, prober and notifier, ready to run.
 
@@ -212,9 +212,9 @@ def run_schedule(
                 points.append(point)
         result = session.prober.probe(name)
         session.results.append(result)
-        session.notifier.tick()  # escalations and reminders fall due between runs too: all incidents
         if on_result is not None:
             on_result(result, points)
+        session.notifier.tick()  # escalations and reminders fall due between runs too: all incidents
         # Missed slots are coalesced into one run, as the scheduler does: no pile-up after a slow probe.
         due[name] = max(at + contract.sampling.every, session.clock.now())
 

@@ -348,11 +348,11 @@ class Store:
             row = session.get(IncidentThreadRow, incident_id)
             return thread_from_row(row) if row is not None else None
 
-    def due_notices(self, now: datetime, limit: int = 500) -> list[Notice]:
-        """Pending notices whose next attempt is due, in the order they were queued."""
+    def pending_notices(self, limit: int = 500) -> list[Notice]:
+        """Notices not yet sent (due or waiting to try again), in the order they were queued."""
         stmt = (
             select(NoticeRow)
-            .where(NoticeRow.state == Delivery.PENDING.value, NoticeRow.next_attempt_at <= now)
+            .where(NoticeRow.state == Delivery.PENDING.value)
             .order_by(NoticeRow.id)
             .limit(limit)
         )
