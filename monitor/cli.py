@@ -187,8 +187,11 @@ def demo(
 incidents_app = typer.Typer(help="Incidents: breaches followed from opened to resolved.", no_args_is_help=True)
 silence_app = typer.Typer(help="Silences: hold notifications back for a while; measuring goes on.",
                           no_args_is_help=True)
+outbox_app = typer.Typer(help="The outbox: notifications waiting to be sent, or refused by Slack.",
+                         no_args_is_help=True)
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
+app.add_typer(outbox_app, name="outbox")
 IncidentId = Annotated[int, typer.Argument(help="The incident's number (see `syncwatch incidents list`).")]
 ByOption = Annotated[str, typer.Option("--by", help="Who (an owner's name in rules/owners.yaml, or free text).")]
 
@@ -295,6 +298,32 @@ def silence_remove(
         if not store.remove_silence(silence):
             raise typer.BadParameter(f"there is no silence {silence}", param_hint="SILENCE")
     _out().print(f"silence {silence} removed")
+
+
+@outbox_app.command("list")
+def outbox_list(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    show_all: Annotated[bool, typer.Option("--all", help="Delivered ones too (the last 200).")] = False,
+) -> None:
+    """Notifications not delivered yet (waiting to try again) or refused by Slack for good."""
+    from monitor.alerting.notices import Delivery
+    from monitor.render_cli import print_notices
+
+    with _store(load_config(config, secrets_optional=True)) as store:
+        if show_all:
+            notices = store.notices(limit=200, latest=True)
+        else:
+            notices = store.notices([Delivery.PENDING, Delivery.FAILED])
+        print_notices(_out(), notices, SystemClock().now())
+
+
+@outbox_app.command("retry")
+def outbox_retry(config: ConfigOption = Path("syncwatch.yaml")) -> None:
+    """Queue the notifications Slack refused again (after fixing the channel, the app's scopes, ...);
+    the running service sends them."""
+    with _store(load_config(config, secrets_optional=True)) as store:
+        count = store.retry_failed_notices(SystemClock().now())
+    _out().print(f"{count} notification(s) queued again" if count else "no failed notifications")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from monitor.alerting.notices import Delivery, Notice
 from monitor.config import Config, Contract
 from monitor.errors import ConfigProblem
 from monitor.results import BreachKind, Incident, Kind, ProbeResult, Silence
@@ -184,4 +185,22 @@ def print_silences(console: Console, silences: list[Silence]) -> None:
     for s in silences:
         table.add_row(str(s.id), f"{s.ends_at:%d %b %H:%M} UTC", s.contract or "any", s.target or "any",
                       s.kind.value if s.kind else "any", s.created_by, s.comment)
+    console.print(table)
+
+
+def print_notices(console: Console, notices: list[Notice], now: datetime) -> None:
+    """The outbox: what waits, what failed and why (``syncwatch outbox``)."""
+    if not notices:
+        console.print("the outbox is empty: every notification was delivered")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for name in ("#", "incident", "what", "how", "channel", "state", "tries", "next try", "last error"):
+        table.add_column(name)
+    for n in notices:
+        next_try = "-"
+        if n.state is Delivery.PENDING and n.next_attempt_at is not None:
+            wait = (n.next_attempt_at - now).total_seconds()
+            next_try = "now" if wait <= 0 else f"in {format_duration(wait)}"
+        table.add_row(str(n.id), str(n.incident_id or "-"), n.kind.value, n.method.value, n.sent_channel or n.channel,
+                      n.state.value, str(n.attempts), next_try, n.last_error or "")
     console.print(table)

@@ -84,3 +84,40 @@ def test_silences_are_added_listed_and_removed(world: SqlWorld, capsys: pytest.C
     assert main(["silence", "remove", "1", "-c", cfg]) == ExitCode.OK
     assert main(["silence", "list", "-c", cfg]) == ExitCode.OK
     assert "no silences in force" in capsys.readouterr().out
+
+
+def test_outbox_lists_what_waits_and_what_failed_and_retry_queues_the_failed_again(
+    world: SqlWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.alerting.notices import Delivery, Message, Method, Notice, NoticeKind, Thread
+
+    cfg = str(world.config_path)
+    assert main(["outbox", "list", "-c", cfg]) == ExitCode.OK
+    assert "the outbox is empty" in capsys.readouterr().out
+    now = datetime.now(UTC)
+    store = _store(world)
+    try:
+        root = Notice(None, "a" * 32, 1, NoticeKind.OPENED, Method.POST, "#stock-alerts", Message("stock"), now)
+        reply = Notice(None, "b" * 32, 1, NoticeKind.WORSE, Method.REPLY, "#stock-alerts", Message("worse"), now,
+                       parent="root")
+        store.add_notices(Thread(1, "#stock-alerts", now, "priya"), [root, reply])
+        assert root.id is not None and reply.id is not None
+        store.update_notice(root.id, state=Delivery.FAILED, last_error="chat.postMessage: channel_not_found")
+        store.update_notice(reply.id, attempts=3, next_attempt_at=now + timedelta(minutes=5))
+    finally:
+        store.close()
+
+    assert main(["outbox", "list", "-c", cfg]) == ExitCode.OK
+    listing = capsys.readouterr().out
+    assert "channel_not_found" in listing and "failed" in listing and "pending" in listing
+    assert "in 4m" in listing or "in 5m" in listing  # the reply waits out its back-off
+    assert main(["outbox", "retry", "-c", cfg]) == ExitCode.OK
+    assert "1 notification(s) queued again" in capsys.readouterr().out
+    store = _store(world)
+    try:
+        again = store.notice(root.id)
+    finally:
+        store.close()
+    assert again is not None and again.state is Delivery.PENDING and again.uncertain  # looked for before resending
+    assert main(["outbox", "retry", "-c", cfg]) == ExitCode.OK
+    assert "no failed notifications" in capsys.readouterr().out

@@ -360,15 +360,18 @@ class Store:
             return [notice_from_row(row) for row in session.scalars(stmt)]
 
     def notices(self, states: Iterable[Delivery] | None = None, incident_id: int | None = None,
-                limit: int = 1000) -> list[Notice]:
-        """Notices in the order they were queued, optionally only in ``states`` or of one incident."""
-        stmt = select(NoticeRow).order_by(NoticeRow.id).limit(limit)
+                limit: int = 1000, latest: bool = False) -> list[Notice]:
+        """Notices in the order they were queued, optionally only in ``states`` or of one incident;
+        ``latest``: the last ``limit`` of them rather than the first."""
+        order = NoticeRow.id.desc() if latest else NoticeRow.id
+        stmt = select(NoticeRow).order_by(order).limit(limit)
         if states is not None:
             stmt = stmt.where(NoticeRow.state.in_([s.value for s in states]))
         if incident_id is not None:
             stmt = stmt.where(NoticeRow.incident_id == incident_id)
         with self._errors("read the outbox"), Session(self._engine) as session:
-            return [notice_from_row(row) for row in session.scalars(stmt)]
+            found = [notice_from_row(row) for row in session.scalars(stmt)]
+        return found[::-1] if latest else found
 
     def notice(self, notice_id: int) -> Notice | None:
         with self._errors(f"read notice {notice_id}"), Session(self._engine) as session:
