@@ -438,6 +438,24 @@ def test_a_lost_answer_is_found_in_slack_not_posted_twice(
     assert len(slack.calls("chat.postMessage")) == 2
 
 
+def test_when_slack_cannot_be_asked_whether_it_got_a_message_the_outbox_asks_again_later(
+    outbox: Outbox, desk: Desk, slack: FakeSlack, clock: FixedClock, store: Store
+) -> None:
+    slack.fail_next("chat.postMessage", 1, DROP_AFTER)
+    opened = desk.open(1, STOCK, "root")
+    outbox.deliver()  # posted; the answer lost
+    slack.fail_next("conversations.history", 1, 503)
+    clock.advance(FIRST_BACKOFF)
+    report = outbox.deliver()  # the lookup fails: no guess, no second post
+    assert report.sent == [] and report.recovered == [] and report.waiting == 1
+    waiting = _now(store, opened)
+    assert waiting.uncertain and waiting.state is Delivery.PENDING and waiting.next_attempt_at is not None
+    assert len(slack.calls("chat.postMessage")) == 1
+    clock.advance(waiting.next_attempt_at - clock.now())
+    assert _ids(outbox.deliver().recovered) == [opened.id]
+    assert len(slack.roots(STOCK)) == 1 and len(slack.calls("chat.postMessage")) == 1
+
+
 def test_an_uncertain_attempt_that_never_landed_is_posted(
     outbox: Outbox, desk: Desk, slack: FakeSlack, clock: FixedClock, store: Store
 ) -> None:

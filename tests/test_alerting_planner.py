@@ -290,7 +290,10 @@ def test_a_maintenance_window_holds_notifications_back_and_they_go_when_it_ends(
     life = Life(erp, routing(maintenance=[ERP_BATCH]), contract=ERP_CONTRACT)
     assert life.every(night, datetime(2026, 11, 24, 2, 29, tzinfo=UTC)) == []
     assert life.thread is None
-    assert kinds(life.at(datetime(2026, 11, 24, 2, 30, tzinfo=UTC))) == [(NoticeKind.OPENED, Method.POST)]
+    after = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
+    assert life.every(after, after + timedelta(minutes=10)) == []  # its breaches were all in the window
+    life.incident = replace(life.incident, last_breach_at=after + timedelta(minutes=11))  # still breaching after it
+    assert kinds(life.at(after + timedelta(minutes=11))) == [(NoticeKind.OPENED, Method.POST)]
 
 
 def test_an_incident_that_heals_inside_the_window_is_never_announced() -> None:

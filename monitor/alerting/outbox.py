@@ -144,7 +144,10 @@ class Outbox:
         elif notice.method is Method.POST:
             channel = key if not key.startswith("#") else notice.channel
         if notice.uncertain and notice.method is not Method.UPDATE:
-            found = self._look_for(notice, channel, thread_ts)
+            try:
+                found = self._look_for(notice, channel, thread_ts)
+            except SendError as exc:  # Slack cannot be asked now: ask again later, do not guess
+                return self._failed_attempt(notice, key, exc, report)
             if found is not None:
                 self._sent(notice, found, report.recovered)
                 return True
@@ -181,6 +184,9 @@ class Outbox:
         try:
             return self._sender.find(channel, notice.uid, notice.created_at - timedelta(minutes=1), thread_ts)
         except SendError as exc:
+            if not exc.permanent:
+                raise
+            # The app may not read history (no channels:history scope): at least once beats never.
             log.warning("notice %d: cannot look for an earlier attempt (%s); sending again", notice.id, exc)
             return None
 
@@ -194,8 +200,10 @@ class Outbox:
             wait = timedelta(seconds=max(exc.retry_after, 1.0))
         else:
             wait = min(FIRST_BACKOFF * 2 ** min(notice.attempts - 1, 16), MAX_BACKOFF)
-        log.warning("notice %d (%s in %s) not sent, attempt %d: %s; next try in %s", notice.id, notice.kind.value,
-                    notice.channel, notice.attempts, exc, wait)
+        # The first failure and every tenth are worth a warning; Slack down for an hour is ~15 tries.
+        level = logging.WARNING if notice.attempts <= 1 or notice.attempts % 10 == 0 else logging.INFO
+        log.log(level, "notice %d (%s in %s) not sent, attempt %d: %s; next try in %s", notice.id,
+                notice.kind.value, notice.channel, notice.attempts, exc, wait)
         self._store.update_notice(notice.id, next_attempt_at=now + wait, last_error=str(exc), uncertain=exc.uncertain)
         report.waiting += 1
         return False

@@ -5,8 +5,9 @@ messages that close the gap, each rendered once and queued in the outbox:
 
 * not announced yet: the root message, in the contract's channel mentioning the owner (the
   technical owner for a probe failure); out of the owner's working hours, on the
-  out-of-hours route. An incident that heals before it could be announced (in a maintenance
-  window, under a silence) is never announced.
+  out-of-hours route. An incident whose breaches all fell in a maintenance window or under a
+  silence is announced only if it breaches again after it (a WMS down for its planned
+  maintenance fails its probes; that is no news once it is back).
 * announced: a reply in the thread for each change (worse, better, acknowledged, snoozed,
   reopened, resolved), and the root message edited when its state changes; escalation to the
   backup, then to the escalation channel, when nobody acknowledges within ``escalate_after``
@@ -110,6 +111,10 @@ def plan(
         return thread, []
     if thread is None:
         if incident.state is IncidentState.RESOLVED:
+            return None, []
+        if held_back(incident, contract, routing, silences, incident.last_breach_at) is not None:
+            # It last breached while held back (a system under maintenance is expected to fail): it is
+            # announced if it breaches again once the window or silence is over, not for what it did in it.
             return None, []
         return _announce(incident, contract, routing, now)
     return _follow(incident, replace(thread), contract, routing, now)

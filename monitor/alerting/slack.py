@@ -54,7 +54,7 @@ class SlackSender:
         if client is None:
             if not settings.token:
                 raise ValueError("SlackSender needs a bot token (slack.token or SLACK_BOT_TOKEN)")
-            client = WebClient(token=settings.token, base_url=settings.api_url,
+            client = WebClient(token=settings.token.get_secret_value(), base_url=settings.api_url,
                                timeout=int(settings.timeout.total_seconds()), retry_handlers=[])
         self.client = client
 
@@ -124,7 +124,7 @@ def _api_error(method: str, exc: SlackApiError) -> SendError:
         return SendError(f"{method}: rate limited", retry_after=1.0)
     if error == "missing_scope":
         needed = data.get("needed") if isinstance(data, dict) else None
-        return SendError(f"{method}: the app lacks the scope {needed or '?'}", permanent=method.startswith("chat."))
+        return SendError(f"{method}: the app lacks the scope {needed or '?'}", permanent=True)
     return SendError(f"{method}: {error or status}", permanent=error in PERMANENT_ERRORS)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from monitor.config.models import Contract, Owner, OwnersFile, Settings, Slack
 from monitor.config.pydantic_errors import problems_from_validation
@@ -105,7 +105,8 @@ def load_config(
     systems = _load_systems(raw_systems, doc, problems)
     if settings is None:
         raise ConfigError(problems)
-    settings = settings.model_copy(update={"slack": _slack_from_env(settings, os.environ if environ is None else environ)})
+    settings = settings.model_copy(
+        update={"slack": _slack_from_env(settings, os.environ if environ is None else environ, problems)})
     owner_names: set[str] = set()
     owners = _load_owners(base_dir / settings.owners, problems, owner_names)
     contracts, files, docs = _load_contracts(base_dir / settings.contracts, settings, problems)
@@ -123,7 +124,7 @@ def load_config(
     return config
 
 
-def _slack_from_env(settings: Settings, environ: Mapping[str, str]) -> Slack:
+def _slack_from_env(settings: Settings, environ: Mapping[str, str], problems: list[ConfigProblem]) -> Slack:
     """The environment completes ``slack:``: ``SYNCWATCH_SLACK_API_URL`` overrides the base URL
     (a local Slack in tests and demos); ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET`` fill in
     what the file leaves out. Empty variables count as unset."""
@@ -134,14 +135,14 @@ def _slack_from_env(settings: Settings, environ: Mapping[str, str]) -> Slack:
         try:
             update["api_url"] = Slack(api_url=api_url).api_url  # validated like the file's
         except ValidationError:
-            raise ConfigError([ConfigProblem(
+            problems.append(ConfigProblem(
                 "environment", None, "SYNCWATCH_SLACK_API_URL",
                 f"{api_url!r} is not an http(s) URL, e.g. http://127.0.0.1:8765/api/",
-            )]) from None
+            ))
     if not slack.token and environ.get("SLACK_BOT_TOKEN", "").strip():
-        update["token"] = environ["SLACK_BOT_TOKEN"].strip()
+        update["token"] = SecretStr(environ["SLACK_BOT_TOKEN"].strip())
     if not slack.signing_secret and environ.get("SLACK_SIGNING_SECRET", "").strip():
-        update["signing_secret"] = environ["SLACK_SIGNING_SECRET"].strip()
+        update["signing_secret"] = SecretStr(environ["SLACK_SIGNING_SECRET"].strip())
     return slack.model_copy(update=update) if update else slack
 
 

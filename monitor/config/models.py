@@ -12,7 +12,7 @@ import re
 from datetime import time, timedelta
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from monitor.compare import FieldSpec
 from monitor.config.schedule import MaintenanceWindow
@@ -317,6 +317,15 @@ class Alerting(StrictModel):
     def _channels(cls, value: str | None) -> str | None:
         return None if value is None else check_channel(value)
 
+    @field_validator("escalate_after", "repeat_every", "snooze", mode="before")
+    @classmethod
+    def _not_negative(cls, value: object) -> object:
+        negative = (isinstance(value, int | float) and not isinstance(value, bool) and value < 0) or (
+            isinstance(value, str) and value.strip().startswith("-"))
+        if negative:
+            raise ValueError(f"{value!r} is negative; must be more than 0, e.g. 30m")
+        return value
+
     @field_validator("escalate_after", "repeat_every", "snooze")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -339,8 +348,8 @@ class Slack(StrictModel):
     notifications are printed to the console and stored."""
 
     api_url: str = "https://slack.com/api/"
-    token: str | None = None
-    signing_secret: str | None = None
+    token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=10)
 
     @field_validator("api_url")

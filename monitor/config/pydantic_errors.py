@@ -66,9 +66,22 @@ def _message(error: Any, data: Any, path: Path_, model: type[BaseModel]) -> str:
     if kind == "union_tag_invalid":
         ctx = error.get("ctx") or {}
         return f"{ctx.get('tag')!r} is not valid; expected one of {ctx.get('expected_tags')}"
+    if kind in ("string_type", "string_sub_type") and isinstance(value, int | float) and not isinstance(value, bool):
+        msg = f"{msg}: YAML read a number here; put the value in quotes"
+    if _secret(path):
+        return msg  # never echo what may be a credential
     if isinstance(value, str | int | float | bool) or value is None:
         return f"{value!r}: {msg}"
     return msg
+
+
+_SECRET_WORDS = ("token", "secret", "password", "key")
+
+
+def _secret(path: Path_) -> bool:
+    """Whether the field at ``path`` may hold a credential (its value is never shown)."""
+    names = [str(p).lower() for p in path if not isinstance(p, int)]
+    return bool(names) and (any(w in names[-1] for w in _SECRET_WORDS) or names[-2:-1] == ["auth"])
 
 
 def _valid_fields(model: type[BaseModel], data: Any, path: Path_) -> list[str]:

@@ -160,7 +160,8 @@ def build_app(runtime: Runtime, wall: Callable[[], float] = time.time) -> Starle
             return wall()
 
     async def slack_actions(request: Request) -> Response:
-        secret = runtime.config.settings.slack.signing_secret
+        configured = runtime.config.settings.slack.signing_secret
+        secret = configured.get_secret_value() if configured is not None else ""
         if not secret:
             return PlainTextResponse("Slack interactivity is not configured (slack.signing_secret)\n", status_code=404)
         body = await request.body()
