@@ -449,7 +449,8 @@ def test_when_slack_cannot_be_asked_whether_it_got_a_message_the_outbox_asks_aga
     report = outbox.deliver()  # the lookup fails: no guess, no second post
     assert report.sent == [] and report.recovered == [] and report.waiting == 1
     waiting = _now(store, opened)
-    assert waiting.uncertain and waiting.state is Delivery.PENDING and waiting.next_attempt_at is not None
+    assert waiting.uncertain and waiting.state is Delivery.PENDING and waiting.attempts == 2
+    assert waiting.next_attempt_at == clock.now() + 2 * FIRST_BACKOFF  # the back-off grows as for a send
     assert len(slack.calls("chat.postMessage")) == 1
     clock.advance(waiting.next_attempt_at - clock.now())
     assert _ids(outbox.deliver().recovered) == [opened.id]

@@ -147,6 +147,8 @@ class Outbox:
             try:
                 found = self._look_for(notice, channel, thread_ts)
             except SendError as exc:  # Slack cannot be asked now: ask again later, do not guess
+                notice.attempts += 1  # an attempt all the same: the back-off grows
+                self._store.update_notice(notice.id, attempts=notice.attempts)
                 return self._failed_attempt(notice, key, exc, report)
             if found is not None:
                 self._sent(notice, found, report.recovered)

@@ -142,7 +142,11 @@ class ConsoleSender:
         return Sent(channel, f"console.{self._n:06d}")
 
     def update(self, channel: str, ts: str, message: Message, uid: str) -> Sent:
-        self._print(f"── Slack message {ts} in {channel} edited (not sent: no Slack token) ──", message)
+        # An edit repeats the whole message; its first lines say what changed.
+        lines = messages.plain_text(message).splitlines()[:2]
+        print(f"── Slack message {ts} in {channel} edited (not sent: no Slack token) ──", file=self._out)
+        print("\n".join(lines), file=self._out)
+        print(file=self._out, flush=True)
         return Sent(channel, ts)
 
     def find(self, channel: str, uid: str, since: datetime, thread_ts: str | None = None) -> Sent | None:
