@@ -464,3 +464,18 @@ def test_duration_text(length: timedelta, text: str) -> None:
 )
 def test_share_text(share: float | None, text: str) -> None:
     assert share_text(share) == text
+
+
+def test_the_readme_shows_the_example_alert_as_the_script_prints_it() -> None:
+    """README.md's example alert is scripts/example_alert.py's output, so it stays true to the renderer."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("example_alert", root / "scripts" / "example_alert.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    example = module.example_thread()
+    assert "Shopify shows more stock than the WMS for 14 of 300 sampled SKUs (4.7%, budget 0.5%)" in example
+    assert example in (root / "README.md").read_text(encoding="utf-8")
