@@ -94,20 +94,23 @@ def interaction(payload_text: str, store: Store, owners: Mapping[str, Owner], no
         raise ActionRefused("the payload is not JSON") from None
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         raise ActionRefused("not a block_actions payload")
-    user = payload.get("user") or {}
-    user_id = str(user.get("id") or "")
+    user = payload.get("user")
+    user_id = str(user.get("id") or "") if isinstance(user, dict) else ""
     if not user_id:
         raise ActionRefused("the payload names no user")
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        raise ActionRefused("the payload's actions are not a list of actions")
     by = who(user_id, owners)
     done: list[Done] = []
-    for action in payload.get("actions") or []:
+    for action in actions:
         action_id = action.get("action_id")
         if action_id not in (ACK_ACTION, SNOOZE_ACTION):
             continue
-        try:
-            incident_id = int(str(action.get("value")))
-        except ValueError:
-            raise ActionRefused(f"button value {action.get('value')!r} is not an incident number") from None
+        value = str(action.get("value"))
+        if not value.isdigit() or not 0 < int(value) < 2**63:
+            raise ActionRefused(f"button value {action.get('value')!r} is not an incident number")
+        incident_id = int(value)
         if action_id == ACK_ACTION:
             done.append(acknowledge(store, incident_id, by, now))
         else:

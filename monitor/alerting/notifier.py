@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from threading import Event, RLock, Thread
 from typing import IO
 
@@ -24,6 +25,8 @@ from monitor.store import Store
 __all__ = ["Notifier", "DeliveryWorker", "routing_of", "sender_for"]
 
 log = logging.getLogger("syncwatch.notifier")
+
+RECHECK = timedelta(minutes=1)
 
 
 def routing_of(config: Config) -> Routing:
@@ -48,6 +51,8 @@ class Notifier:
         self._clock = clock
         self.sender = sender
         self.outbox = Outbox(store, sender, clock, sleep, on_sent)
+        self._pending = True  # notices may wait from before a restart
+        self._checked: datetime | None = None
         self.configure(config)
 
     def configure(self, config: Config) -> None:
@@ -60,9 +65,12 @@ class Notifier:
         """Queue what the incidents (of ``contract``, or all) need told now; return the new notices."""
         with self._lock:
             now = self._clock.now()
+            candidates = self._store.incidents_to_notify()
+            if not candidates:
+                return []
             silences = self._store.silences(active_at=now)
             queued: list[Notice] = []
-            for incident, thread in self._store.incidents_to_notify():
+            for incident, thread in candidates:
                 if contract is not None and incident.contract != contract:
                     continue
                 spec = self._config.contracts.get(incident.contract)
@@ -72,11 +80,23 @@ class Notifier:
                 if new_thread is not None and (notices or new_thread != thread):
                     self._store.add_notices(new_thread, notices)
                     queued.extend(notices)
+            if queued:
+                self._pending = True
             return queued
 
     def deliver(self) -> DeliveryReport:
+        """Deliver what is due. When the last pass left nothing waiting and nothing was queued
+        since, the outbox is only read again after ``RECHECK`` (another process, such as
+        `syncwatch outbox retry`, may have queued something)."""
         with self._sending:
-            return self.outbox.deliver()
+            now = self._clock.now()
+            if not self._pending and self._checked is not None and now - self._checked < RECHECK:
+                return DeliveryReport()
+            self._pending, self._checked = False, now
+            report = self.outbox.deliver()
+            if report.waiting:
+                self._pending = True
+            return report
 
     def tick(self, contract: str | None = None) -> DeliveryReport:
         """Plan, then deliver everything due."""

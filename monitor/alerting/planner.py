@@ -319,8 +319,14 @@ def _called(thread: Thread, routing: Routing) -> str:
 
 def _view(incident: Incident, contract: Contract, routing: Routing, now: datetime, mention: str | None,
           responsible: str) -> IncidentView:
+    # People as the messages name them: an owner by name, a Slack user as a mention.
+    facts = incident.facts
+    if "resolved_by" in facts:
+        facts = {**facts, "resolved_by": _who(routing, facts["resolved_by"])}
+    shown = replace(incident, acknowledged_by=_who(routing, incident.acknowledged_by),
+                    snoozed_by=_who(routing, incident.snoozed_by), facts=facts)
     return IncidentView(
-        incident=incident, contract=contract, mention=mention, responsible=responsible, now=now,
+        incident=shown, contract=contract, mention=mention, responsible=responsible, now=now,
         systems=dict(routing.systems), grafana_url=routing.alerting.grafana_url, snooze_for=routing.alerting.snooze,
     )
 

@@ -167,7 +167,7 @@ def build_app(runtime: Runtime, wall: Callable[[], float] = time.time) -> Starle
         body = await request.body()
         try:
             valid = SignatureVerifier(secret, clock=_Wall()).is_valid_request(body, dict(request.headers))
-        except ValueError:  # a timestamp header that is not a number
+        except (ValueError, TypeError):  # a timestamp that is not a number, a signature that is not ASCII
             valid = False
         if not valid:
             log.warning("refused a /slack/actions request with a bad or stale signature")

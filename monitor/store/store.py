@@ -275,6 +275,8 @@ class Store:
             return [incident_from_row(row) for row in session.scalars(stmt)]
 
     def incident(self, incident_id: int) -> Incident | None:
+        if not 0 < incident_id < 2**63:  # beyond any id the database can hold
+            return None
         with self._errors(f"read incident {incident_id}"), Session(self._engine) as session:
             row = session.get(IncidentRow, incident_id)
             return incident_from_row(row) if row is not None else None
