@@ -18,10 +18,7 @@ from monitor.alerting.calendar import (
     MaintenanceWindow,
     active_window,
     add_working_time,
-    escalation_due,
-    escalation_times,
     in_working_hours,
-    next_reminder,
     next_working_start,
     silenced,
     window_end,
@@ -336,71 +333,5 @@ def test_of_several_silences_the_one_ending_last_is_returned() -> None:
     assert silenced([a, b], "stock", "erp", BreachKind.CONFLICT, utc(6, 1, 9, 30)) is a
 
 
-# --- escalation and reminders --------------------------------------------------------------
 
 HALF_HOUR = timedelta(minutes=30)
-
-
-def test_escalation_inside_working_hours() -> None:
-    opened = utc(3, 30, 10)  # Mon 11:00 BST
-    # Backup at 10:30 UTC, channel at 11:00 UTC.
-    nows = [utc(3, 30, 10, 29), utc(3, 30, 10, 30), utc(3, 30, 10, 59), utc(3, 30, 11)]
-    due = [escalation_due(opened, None, HALF_HOUR, now, owner_hours=OFFICE) for now in nows]
-    assert due == ["none", "backup", "backup", "channel"]
-
-
-def test_acknowledgement_stops_escalation_from_its_time_on() -> None:
-    opened = utc(3, 30, 10)
-    acked = utc(3, 30, 10, 45)
-    assert escalation_due(opened, acked, HALF_HOUR, utc(3, 30, 11), owner_hours=OFFICE) == "none"
-    # Replaying the past: at 10:40 it had not been acknowledged yet.
-    assert escalation_due(opened, acked, HALF_HOUR, utc(3, 30, 10, 40), owner_hours=OFFICE) == "backup"
-
-
-def test_only_the_owners_working_time_counts_across_the_weekend_and_the_change() -> None:
-    # Opened Fri 27 Mar 17:15 GMT: 15 working minutes left on Friday (to 17:30 UTC), the other 15
-    # from Mon 30 Mar 09:00 BST = 08:00 UTC -> backup 08:15 UTC, channel 30 working minutes later.
-    opened = utc(3, 27, 17, 15)
-    assert escalation_times(opened, HALF_HOUR, owner_hours=OFFICE) == (utc(3, 30, 8, 15), utc(3, 30, 8, 45))
-    assert escalation_due(opened, None, HALF_HOUR, utc(3, 28, 12), owner_hours=OFFICE) == "none"
-    assert escalation_due(opened, None, HALF_HOUR, utc(3, 30, 8, 14), owner_hours=OFFICE) == "none"
-    assert escalation_due(opened, None, HALF_HOUR, utc(3, 30, 8, 15), owner_hours=OFFICE) == "backup"
-    assert escalation_due(opened, None, HALF_HOUR, utc(3, 30, 8, 45), owner_hours=OFFICE) == "channel"
-    # Autumn: opened Fri 23 Oct 16:20 UTC (17:20 BST): 10 minutes to 17:30 BST, then 20 from
-    # Mon 26 Oct 09:00 GMT = 09:00 UTC.
-    assert escalation_times(utc(10, 23, 16, 20), HALF_HOUR, owner_hours=OFFICE) == (
-        utc(10, 26, 9, 20),
-        utc(10, 26, 9, 50),
-    )
-
-
-def test_out_of_hours_route_counts_every_minute() -> None:
-    opened = utc(3, 27, 17, 15)
-    assert escalation_times(opened, HALF_HOUR, owner_hours=OFFICE, out_of_hours_route=True) == (
-        utc(3, 27, 17, 45),
-        utc(3, 27, 18, 15),
-    )
-    assert escalation_due(opened, None, HALF_HOUR, utc(3, 28, 12), owner_hours=OFFICE, out_of_hours_route=True) == (
-        "channel"
-    )
-
-
-def test_second_step_counts_the_backups_working_time() -> None:
-    early = WorkingHours(days="mon-fri", start=time(6), end=time(14))
-    # Opened Mon 30 Mar 15:50 UTC (16:50 BST): owner's 30 minutes end 16:20 UTC (17:20 BST).
-    # The backup's day ended 14:00 BST; their next is Tue 06:00 BST = 05:00 UTC, + 30m.
-    times = escalation_times(utc(3, 30, 15, 50), HALF_HOUR, owner_hours=OFFICE, backup_hours=early)
-    assert times == (utc(3, 30, 16, 20), utc(3, 31, 5, 30))
-
-
-def test_next_reminder() -> None:
-    hour = timedelta(hours=1)
-    last = utc(6, 1, 10)
-    assert next_reminder(last, hour, utc(6, 1, 10, 30)) == utc(6, 1, 11)
-    # Overdue (e.g. after a restart): one reminder now, not a backlog.
-    assert next_reminder(last, hour, utc(6, 1, 12, 40)) == utc(6, 1, 12, 40)
-    assert next_reminder(last, hour, utc(6, 1, 10, 30), acknowledged=True, breaching=True) == utc(6, 1, 11)
-    assert next_reminder(last, hour, utc(6, 1, 10, 30), acknowledged=False, breaching=False) == utc(6, 1, 11)
-    assert next_reminder(last, hour, utc(6, 1, 10, 30), acknowledged=True, breaching=False) is None
-    with pytest.raises(ValueError, match="repeat_every"):
-        next_reminder(last, timedelta(0), utc(6, 1, 10, 30))

@@ -236,7 +236,7 @@ def test_resolution_also_edits_the_escalation_post() -> None:
     ]
 
 
-def test_a_recurrence_reopens_the_same_thread_and_restarts_escalation() -> None:
+def test_a_recurrence_reopens_the_same_thread_and_escalation_goes_on_from_where_it_was() -> None:
     life = Life(incident(), routing())
     life.every(MONDAY_10, MONDAY_10 + timedelta(minutes=40))  # escalated to Tom
     life.incident = replace(life.incident, state=IncidentState.RESOLVED, resolved_at=MONDAY_10 + timedelta(minutes=40))
@@ -246,9 +246,10 @@ def test_a_recurrence_reopens_the_same_thread_and_restarts_escalation() -> None:
     notices = life.at(back)
     assert kinds(notices) == [(NoticeKind.REOPENED, Method.REPLY), (NoticeKind.REOPENED, Method.UPDATE)]
     assert all(n.parent == ROOT for n in notices)  # never a second root
-    assert life.thread is not None and life.thread.escalation == "none" and not life.thread.closed
-    assert life.at(back + timedelta(minutes=29)) == []
-    assert kinds(life.at(back + timedelta(minutes=30))) == [(NoticeKind.ESCALATED, Method.REPLY)]
+    assert life.thread is not None and life.thread.escalation == "backup" and not life.thread.closed
+    assert life.at(back + timedelta(minutes=29)) == []  # Tom is not called again
+    assert kinds(life.at(back + timedelta(minutes=30))) == [(NoticeKind.ESCALATED, Method.POST),
+                                                           (NoticeKind.ESCALATED, Method.REPLY)]
 
 
 def test_reminders_wait_for_working_hours() -> None:
@@ -353,3 +354,15 @@ def test_an_owner_removed_from_owners_yaml_hands_the_thread_to_the_contracts_own
 def test_plan_needs_a_stored_incident() -> None:
     with pytest.raises(ValueError, match="stored incident"):
         plan(replace(incident(), id=None), None, CONTRACT, routing(), [], MONDAY_10)
+
+
+def test_the_second_step_counts_the_backups_working_time() -> None:
+    evening = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # Monday: Priya until 18:00, Tom until 17:30
+    life = Life(incident(evening), routing())
+    life.at(evening)
+    assert kinds(life.at(evening + timedelta(minutes=30))) == [(NoticeKind.ESCALATED, Method.REPLY)]  # Tom, 17:30
+    # Tom's 30 minutes are Tuesday 09:00 to 09:30: the channel hears nothing overnight.
+    assert life.every(evening + timedelta(minutes=31), datetime(2026, 11, 24, 9, 29, tzinfo=UTC),
+                      timedelta(minutes=10)) == []
+    assert kinds(life.at(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))) == [
+        (NoticeKind.ESCALATED, Method.POST), (NoticeKind.ESCALATED, Method.REPLY)]

@@ -1,4 +1,4 @@
-"""The time rules of alert routing: working hours, maintenance windows, silences, escalation.
+"""The time rules of alert routing: working hours, maintenance windows, silences.
 
 Pure functions over aware datetimes: nothing here reads the clock, callers pass
 ``at`` or ``now``. Naive datetimes are refused. Results are aware UTC.
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal, cast
+from typing import cast
 
 from monitor.config.models import WorkingHours, parse_days
 from monitor.config.schedule import LONDON, SEARCH_MARGIN, MaintenanceWindow, check_cron, cron_trigger
@@ -34,7 +34,6 @@ from monitor.results import BreachKind, Silence
 
 __all__ = [
     "LONDON",
-    "Escalation",
     "in_working_hours",
     "next_working_start",
     "working_time_between",
@@ -44,12 +43,7 @@ __all__ = [
     "active_window",
     "window_end",
     "silenced",
-    "escalation_times",
-    "escalation_due",
-    "next_reminder",
 ]
-
-Escalation = Literal["none", "backup", "channel"]
 
 
 def _utc(value: datetime, name: str) -> datetime:
@@ -193,83 +187,3 @@ def silenced(
         if silence.matches(contract, target, kind, at) and (best is None or silence.ends_at > best.ends_at):
             best = silence
     return best
-
-
-# --- escalation and reminders --------------------------------------------------------------
-
-
-def escalation_times(
-    opened_at: datetime,
-    escalate_after: timedelta,
-    *,
-    owner_hours: WorkingHours,
-    backup_hours: WorkingHours | None = None,
-    out_of_hours_route: bool = False,
-) -> tuple[datetime, datetime]:
-    """When an unacknowledged incident escalates to the backup, then to the channel (UTC).
-
-    Only working time of the person escalated from counts: ``escalate_after`` of the owner's
-    working time from ``opened_at`` to reach the backup, then ``escalate_after`` of the backup's
-    (``backup_hours``, default the owner's) to reach the channel. On an out-of-hours route
-    every minute counts.
-    """
-    opened_at = _utc(opened_at, "opened_at")
-    if escalate_after < timedelta(0):
-        raise ValueError(f"escalate_after must not be negative, got {escalate_after}")
-    if out_of_hours_route:
-        return opened_at + escalate_after, opened_at + 2 * escalate_after
-    to_backup = add_working_time(owner_hours, opened_at, escalate_after)
-    to_channel = add_working_time(backup_hours or owner_hours, to_backup, escalate_after)
-    return to_backup, to_channel
-
-
-def escalation_due(
-    opened_at: datetime,
-    acknowledged_at: datetime | None,
-    escalate_after: timedelta,
-    now: datetime,
-    *,
-    owner_hours: WorkingHours,
-    backup_hours: WorkingHours | None = None,
-    out_of_hours_route: bool = False,
-) -> Escalation:
-    """How far the incident should have escalated by ``now``: ``none``, ``backup`` or ``channel``.
-
-    ``none`` once acknowledged (``acknowledged_at <= now``). Timing as in ``escalation_times``.
-    """
-    now = _utc(now, "now")
-    if acknowledged_at is not None and _utc(acknowledged_at, "acknowledged_at") <= now:
-        return "none"
-    to_backup, to_channel = escalation_times(
-        opened_at,
-        escalate_after,
-        owner_hours=owner_hours,
-        backup_hours=backup_hours,
-        out_of_hours_route=out_of_hours_route,
-    )
-    if now >= to_channel:
-        return "channel"
-    if now >= to_backup:
-        return "backup"
-    return "none"
-
-
-def next_reminder(
-    last_notified_at: datetime,
-    repeat_every: timedelta,
-    now: datetime,
-    *,
-    acknowledged: bool = False,
-    breaching: bool = True,
-) -> datetime | None:
-    """When to remind next (UTC): ``repeat_every`` after the last notice, or ``now`` if that has passed.
-
-    Reminders run while the incident is unacknowledged or still breaching; None once it is
-    both acknowledged and recovered. Missed reminders are not replayed: one is due at ``now``.
-    """
-    last_notified_at, now = _utc(last_notified_at, "last_notified_at"), _utc(now, "now")
-    if repeat_every <= timedelta(0):
-        raise ValueError(f"repeat_every must be more than 0, got {repeat_every}")
-    if acknowledged and not breaching:
-        return None
-    return max(last_notified_at + repeat_every, now)

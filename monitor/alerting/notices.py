@@ -141,6 +141,7 @@ class Thread:
     root_id: int | None = None
     escalation_id: int | None = None
     escalation: str = "none"
+    escalated_at: datetime | None = None
     last_notice_at: datetime | None = None
     told_state: str = "open"
     told_ack_at: datetime | None = None

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.alerting import messages
-from monitor.alerting.calendar import active_window, escalation_due, in_working_hours, silenced
+from monitor.alerting.calendar import active_window, add_working_time, in_working_hours, silenced
 from monitor.alerting.notices import (
     ESCALATION,
     ROOT,
@@ -44,8 +44,6 @@ from monitor.config.models import Alerting, Contract, Owner
 from monitor.results import BreachKind, Incident, IncidentState, Silence
 
 __all__ = ["Routing", "plan", "held_back", "responsible_for", "system_names"]
-
-_LEVELS = ("none", "backup", "channel")
 
 
 @dataclass(frozen=True)
@@ -176,10 +174,13 @@ def _follow(
         return thread, notices
 
     if thread.closed or incident.reopened > thread.told_reopened:
-        # Back within the cool-down: the same thread, the escalation clock starts again.
+        # Back within the cool-down: the same thread and the same story. Whoever was called stays
+        # called (no second "calling on Tom"); the clock towards the next level starts again.
         reply(NoticeKind.REOPENED)
         thread.told_state, thread.told_reopened = incident.state.value, incident.reopened
-        thread.announced_at, thread.escalation, thread.last_notice_at = now, "none", now
+        thread.announced_at, thread.last_notice_at = now, now
+        if thread.escalation != "none":
+            thread.escalated_at = now
         thread.told_ack_at, thread.told_snooze_until = incident.acknowledged_at, incident.snoozed_until
         thread.told_peak, thread.told_better = _peak(incident), _better(incident)
         edit_root()
@@ -209,41 +210,35 @@ def _follow(
         return thread, notices
 
     backup = routing.owners.get(owner.backup) if owner.backup else None
-    # A snooze that has ended restarts the clock: whoever snoozed asked for that long.
-    since = thread.announced_at
-    if incident.snoozed_until is not None and incident.snoozed_until > since:
-        since = incident.snoozed_until
-    due = escalation_due(
-        since, None, routing.alerting.escalate_after, now,
-        owner_hours=owner.working_hours, backup_hours=backup.working_hours if backup else None,
-        out_of_hours_route=thread.out_of_hours,
-    )
-    if backup is None and due == "backup":
-        due = "channel"  # nobody to hand over to: straight to the escalation channel
     escalation_channel = routing.alerting.escalation_channel
-    if due == "channel" and escalation_channel is None:
-        due = "backup" if backup is not None else "none"
-    if _LEVELS.index(due) > _LEVELS.index(thread.escalation):
-        if due == "backup" and backup is not None:
-            reply(NoticeKind.ESCALATED, escalated_to=f"<@{backup.slack}>")
-        elif due == "channel" and escalation_channel is not None:
-            if thread.escalation == "none" and backup is not None:
+    step = _next_step(thread.escalation, backup is not None, escalation_channel is not None)
+    if step is not None:
+        # The clock towards the next step runs from the last step (or the announcement, or a
+        # reopening), and from the end of a snooze: whoever snoozed asked for that long. It counts
+        # the working time of whoever is called now (every minute on the out-of-hours route).
+        since = thread.escalated_at if thread.escalation != "none" and thread.escalated_at else thread.announced_at
+        if incident.snoozed_until is not None and incident.snoozed_until > since:
+            since = incident.snoozed_until
+        hours = owner.working_hours if thread.escalation == "none" or backup is None else backup.working_hours
+        after = routing.alerting.escalate_after
+        due_at = since + after if thread.out_of_hours else add_working_time(hours, since, after)
+        if now >= due_at:
+            if step == "backup" and backup is not None:
                 reply(NoticeKind.ESCALATED, escalated_to=f"<@{backup.slack}>")
-            thread.escalation = due
-            called_view = replace(view, mention=_called(thread, routing))
-            notices.append(_notice(incident, NoticeKind.ESCALATED, Method.POST, escalation_channel,
-                                   messages.escalation(called_view, thread.channel), now))
-            notices.append(_notice(incident, NoticeKind.ESCALATED, Method.REPLY, thread.channel,
-                                   messages.reply(view, NoticeKind.ESCALATED, channel=escalation_channel), now,
-                                   parent=ROOT))
-        thread.escalation = due
-        thread.last_notice_at = now
-        return thread, notices
+            elif escalation_channel is not None:
+                thread.escalation = step
+                called_view = replace(view, mention=_called(thread, routing))
+                notices.append(_notice(incident, NoticeKind.ESCALATED, Method.POST, escalation_channel,
+                                       messages.escalation(called_view, thread.channel), now))
+                notices.append(_notice(incident, NoticeKind.ESCALATED, Method.REPLY, thread.channel,
+                                       messages.reply(view, NoticeKind.ESCALATED, channel=escalation_channel), now,
+                                       parent=ROOT))
+            thread.escalation, thread.escalated_at, thread.last_notice_at = step, now, now
+            return thread, notices
 
     # Reminders once escalation has gone as far as it can (until then, escalating is reminding).
-    last_level = "channel" if escalation_channel is not None else "backup" if backup is not None else "none"
     last = thread.last_notice_at or thread.announced_at
-    if thread.escalation == last_level and now - last >= routing.alerting.repeat_every and (
+    if step is None and now - last >= routing.alerting.repeat_every and (
         thread.out_of_hours or in_working_hours(_current(thread, routing).working_hours, now)
     ):
         reminder_view = replace(view, mention=_called(thread, routing))
@@ -251,6 +246,15 @@ def _follow(
                                messages.reply(reminder_view, NoticeKind.REMINDER), now, parent=ROOT))
         thread.last_notice_at = now
     return thread, notices
+
+
+def _next_step(level: str, has_backup: bool, has_channel: bool) -> str | None:
+    """The escalation step after ``level``: the backup, then the escalation channel; None at the end."""
+    if level == "none" and has_backup:
+        return "backup"
+    if level in ("none", "backup") and has_channel:
+        return "channel"
+    return None
 
 
 def kind_of_state(incident: Incident) -> NoticeKind:

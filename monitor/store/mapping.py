@@ -487,7 +487,7 @@ def notice_from_row(row: NoticeRow) -> Notice:
     )
 
 
-_THREAD_TIMES = ("announced_at", "last_notice_at", "told_ack_at", "told_snooze_until")
+_THREAD_TIMES = ("announced_at", "escalated_at", "last_notice_at", "told_ack_at", "told_snooze_until")
 
 
 def thread_values(thread: Thread) -> dict[str, Any]:
