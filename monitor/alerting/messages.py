@@ -1,10 +1,10 @@
 """Slack messages for incidents: an ``IncidentView`` in, a ``Message`` (text and Block Kit) out.
 
-Pure functions: no I/O, no clock (``view.now`` is the time), no slack_sdk. Every message starts
-with what is wrong in business words ("Shopify shows more stock than the WMS ...: overselling
-risk"), then the figures. The headline is one sentence built from the incident's ``facts``
-(``monitor.incidents.incident_facts``) and its contract; the root, the thread replies and the
-escalation post reuse it.
+Pure functions: no I/O, no clock (``view.now`` is the time), no slack_sdk. This module is the
+layout: which blocks, fields, links and buttons each message has, within Slack's limits. The words
+(the headline sentence per breach kind, names, durations, shares, London times) come from
+``monitor.alerting.wording``. Every message starts with what is wrong in business words, then the
+figures; the root, the thread replies and the escalation post reuse the one headline.
 
 * ``root``: the incident's one message in the owner's channel, re-rendered from the incident's
   state (open, acknowledged, snoozed, resolved) each time it changes, for ``chat.update``.
@@ -12,22 +12,46 @@ escalation post reuse it.
 * ``escalation``: the post in the escalation channel when nobody acknowledged in time.
 * ``plain_text``: the same message for a terminal (no Slack token, the README).
 
+``duration_text`` and ``share_text`` are re-exported from ``wording`` for callers of this module.
 Anything from config or data (descriptions, names, keys, reasons) is escaped for mrkdwn; the
 mentions and links built here are not. Example keys are shown exactly as the facts give them
 (already masked when personal). Long inputs are cut with "…" so that no Block Kit limit is
-exceeded. Times are shown in Europe/London.
+exceeded.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from monitor.alerting.calendar import LONDON
 from monitor.alerting.notices import ACK_ACTION, SNOOZE_ACTION, IncidentView, Message, NoticeKind
+from monitor.alerting.wording import (
+    NAME_CAP,
+    REASON_CAP,
+    TITLES,
+    back_text,
+    channel_text,
+    day_time_text,
+    duration_text,
+    esc,
+    fact_count,
+    fact_number,
+    field_words,
+    headline_text,
+    involved_fields,
+    out_of_budget_ratio,
+    owner_text,
+    person_text,
+    plural,
+    records_noun,
+    share_text,
+    source_name,
+    target_name,
+    times_text,
+    when_text,
+)
 from monitor.config.models import Contract
 from monitor.results import BreachKind, Incident, IncidentState
 
@@ -39,55 +63,13 @@ SECTION_TEXT = 3000
 FIELD_TEXT = 2000
 BUTTON_TEXT = 75
 CONTEXT_TEXT = 2000
-# Our own caps, to keep a message short whatever the config holds.
-_NAME = 80  # a field, system or entity name
+# Our own caps, to keep a message short whatever the config holds (names and reasons: ``wording``).
 _DESCRIPTION = 300
-_REASON = 300
 _KEY = 60
 _EXAMPLES = 5
-_FIELD_NAMES = 3
 _LINE = 1000  # the notification text
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-_TITLES = {
-    BreachKind.OUT_OF_BUDGET: "Out of budget",
-    BreachKind.CONFLICT: "Ownership conflict",
-    BreachKind.SCHEMA_CHANGE: "Unreadable records",
-    BreachKind.PROBE_FAILING: "Cannot read a system",
-}
-# What each risk word means for the business; any other word w reads "w risk".
-_RISKS = {
-    "compliance": "compliance risk: marketing to people who opted out",
-    "oversell": "overselling risk",
-    "revenue": "revenue and accounting risk",
-    "undersell": "lost sales: stock hidden from shoppers",
-    "wismo": "customers asking where their order is",
-}
-_NOUNS = {"sku": "SKUs", "email": "customers", "name": "orders", "order_number": "orders", "number": "orders"}
-# Field names that mean a stock quantity: "Shopify shows more stock", not "more available".
-_STOCK = frozenset({"available", "quantity", "qty", "level", "stock", "stock_level", "on_hand", "inventory",
-                    "inventory_quantity", "available_quantity", "sellable"})
 _KIND_ORDER = ("stale", "missing", "conflict", "duplicate", "unreadable")
-# ConnectorError.reason tokens in words; another reason is shown as given.
-_REASONS = {
-    "timeout": "requests time out",
-    "unavailable": "it is unavailable",
-    "rate_limited": "it keeps refusing requests (rate limit)",
-    "malformed": "its answers cannot be parsed",
-    "too_large": "its answers are too large",
-    "auth": "access is refused (check the credentials)",
-    "query": "the query fails",
-    "error": "an error",
-}
-_BACK = {
-    BreachKind.OUT_OF_BUDGET: "back within budget",
-    BreachKind.CONFLICT: "no more ownership conflicts",
-    BreachKind.SCHEMA_CHANGE: "records readable again",
-}
-_SLACK_USER = re.compile(r"[UW][A-Z0-9]{6,}")
-_SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{6,}")
 
 
 # ----- the public renderers -----
@@ -96,7 +78,7 @@ _SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{6,}")
 def root(view: IncidentView) -> Message:
     """The incident's root message, as its state is now (post it, or ``chat.update`` it)."""
     incident = view.incident
-    headline = _headline(view)
+    headline = headline_text(view)
     emoji, status = _status(view)
     if incident.state is IncidentState.RESOLVED:
         lines = [f"{emoji} *{status}*", f"It was: {headline}"]
@@ -104,7 +86,7 @@ def root(view: IncidentView) -> Message:
     else:
         lines = [f"*{headline}*"] + ([f"{emoji} {status}"] if status else [])
         text = f"{emoji} {incident.contract}: {headline}"
-    blocks = [_header(f"{emoji} {_TITLES[incident.kind]}: {incident.contract} → {_target_name(view)}"),
+    blocks = [_header(f"{emoji} {TITLES[incident.kind]}: {incident.contract} → {target_name(view)}"),
               _section("\n".join(lines)), _fields(view), _context(view)]
     actions = _actions(view)
     if actions is not None:
@@ -122,8 +104,8 @@ def reply(
 ) -> Message:
     """A thread reply saying what changed: one sentence, also the notification text."""
     incident = view.incident
-    headline = _headline(view)
-    who = _person(by) if by else None
+    headline = headline_text(view)
+    who = person_text(by) if by else None
     if kind is NoticeKind.OPENED:
         sentence = f":rotating_light: {headline}"
     elif kind is NoticeKind.WORSE:
@@ -132,32 +114,32 @@ def reply(
         sentence = f":chart_with_downwards_trend: Better, but not resolved yet: {headline}"
     elif kind is NoticeKind.ESCALATED:
         steps = ([f"calling on {escalated_to}"] if escalated_to else []) + (
-            [f"posted in {_channel(channel)}"] if channel else [])
+            [f"posted in {channel_text(channel)}"] if channel else [])
         sentence = ":sos: Nobody acknowledged this in time" + (f": {'; '.join(steps)}." if steps else ".")
     elif kind is NoticeKind.REMINDER:
         acked = incident.state is IncidentState.ACKNOWLEDGED
         after = duration_text(view.now - incident.opened_at)
-        owner = view.mention or _esc(view.responsible, _NAME)
+        owner = view.mention or esc(view.responsible, NAME_CAP)
         sentence = f":bell: {owner}: still open after {after}" + (
-            f", acknowledged by {_person(incident.acknowledged_by)}" if acked and incident.acknowledged_by else ""
+            f", acknowledged by {person_text(incident.acknowledged_by)}" if acked and incident.acknowledged_by else ""
         ) + f". {headline}"
     elif kind is NoticeKind.ACKNOWLEDGED:
-        who = who or (_person(incident.acknowledged_by) if incident.acknowledged_by else None)
-        when = _when(incident.acknowledged_at or view.now, view.now)
+        who = who or (person_text(incident.acknowledged_by) if incident.acknowledged_by else None)
+        when = when_text(incident.acknowledged_at or view.now, view.now)
         sentence = f":eyes: {who} acknowledged this at {when}." if who else f":eyes: Acknowledged at {when}."
     elif kind is NoticeKind.SNOOZED:
-        who = who or (_person(incident.snoozed_by) if incident.snoozed_by else None)
-        until = f" until {_when(incident.snoozed_until, view.now)}" if incident.snoozed_until else ""
+        who = who or (person_text(incident.snoozed_by) if incident.snoozed_by else None)
+        until = f" until {when_text(incident.snoozed_until, view.now)}" if incident.snoozed_until else ""
         sentence = f":zzz: {who} snoozed this{until}." if who else f":zzz: Snoozed{until}."
     elif kind is NoticeKind.RESOLVED:
-        who = who or (_person(str(incident.facts["resolved_by"])) if incident.facts.get("resolved_by") else None)
+        who = who or (person_text(str(incident.facts["resolved_by"])) if incident.facts.get("resolved_by") else None)
         lasted = duration_text(_lasted(incident, view.now))
         if who:
             sentence = f":white_check_mark: Resolved by {who} after {lasted}."
         else:
-            sentence = f":white_check_mark: Resolved after {lasted}: {_back(view)}."
+            sentence = f":white_check_mark: Resolved after {lasted}: {back_text(view)}."
     else:  # REOPENED
-        sentence = f":repeat: It is back: {headline}. Reopened {_times(max(1, incident.reopened))}."
+        sentence = f":repeat: It is back: {headline}. Reopened {times_text(max(1, incident.reopened))}."
     return Message(_one_line(sentence), [_section(sentence)])
 
 
@@ -165,10 +147,10 @@ def escalation(view: IncidentView, channel: str) -> Message:
     """The post in the escalation channel: nobody acknowledged in time; who was called on and
     where the incident's thread is (``channel``), with the buttons."""
     incident = view.incident
-    headline = _headline(view)
-    called = f"Called on: {_owner(view)}. The thread is in {_channel(channel)}."
+    headline = headline_text(view)
+    called = f"Called on: {owner_text(view)}. The thread is in {channel_text(channel)}."
     lines = [f"*{headline}*", f":sos: Nobody acknowledged this in time. {called}"]
-    blocks = [_header(f":sos: Not acknowledged: {incident.contract} → {_target_name(view)}"),
+    blocks = [_header(f":sos: Not acknowledged: {incident.contract} → {target_name(view)}"),
               _section("\n".join(lines)), _fields(view), _context(view)]
     actions = _actions(view)
     if actions is not None:
@@ -224,39 +206,7 @@ def example_view(now: datetime) -> IncidentView:
                         systems={"wms": "the WMS", "shopify": "Shopify"}, grafana_url="http://127.0.0.1:3000")
 
 
-# ----- small formatting helpers -----
-
-
-def duration_text(length: timedelta) -> str:
-    """``45 s``, ``12 min``, ``1 h 12 min``, ``2 d 3 h`` (rounded down; never negative)."""
-    s = max(0, int(length.total_seconds()))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400:
-        h, m = divmod(s // 60, 60)
-        return f"{h} h {m} min" if m else f"{h} h"
-    d, h = divmod(s // 3600, 24)
-    return f"{d} d {h} h" if h else f"{d} d"
-
-
-def share_text(share: float | None) -> str:
-    """A share as a percentage with at most one decimal: ``4.7%``, ``3%``, ``<0.1%``."""
-    if share is None:
-        return "unknown"
-    if 0 < share < 0.0005:
-        return "<0.1%"
-    text = f"{share * 100:.1f}"
-    return f"{text.removesuffix('.0')}%"
-
-
-def _esc(text: object, limit: int | None = None) -> str:
-    """Escape Slack's control characters in data, cut first so no entity is split."""
-    value = str(text)
-    if limit is not None and len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# ----- small helpers -----
 
 
 def _clip(text: str, limit: int) -> str:
@@ -278,195 +228,8 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _times(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _local(at: datetime) -> datetime:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LONDON)
-
-
-def _day_time(at: datetime) -> str:
-    t = _local(at)
-    return f"{t:%H:%M} {_DAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]}"
-
-
-def _when(at: datetime, now: datetime) -> str:
-    """``14:20`` today (London), else with the day: ``09:00 Tue 3 Nov``."""
-    return f"{_local(at):%H:%M}" if _local(at).date() == _local(now).date() else _day_time(at)
-
-
 def _lasted(incident: Incident, now: datetime) -> timedelta:
     return (incident.resolved_at or now) - incident.opened_at
-
-
-def _person(who: str | None) -> str:
-    """A Slack user ID becomes a mention; a mention stays; anything else is a name."""
-    if not who:
-        return "someone"
-    if _SLACK_USER.fullmatch(who):
-        return f"<@{who}>"
-    if re.fullmatch(r"<[@!][\w^|.-]+>", who):
-        return who
-    return _esc(who, _NAME)
-
-
-def _channel(channel: str) -> str:
-    return f"<#{channel}>" if _SLACK_CHANNEL.fullmatch(channel) else _esc(channel, _NAME)
-
-
-def _owner(view: IncidentView) -> str:
-    name = _esc(view.responsible, _NAME)
-    return f"{view.mention} · {name}" if view.mention else name
-
-
-# ----- facts and contract in words -----
-
-
-def _facts(view: IncidentView) -> Mapping[str, Any]:
-    return view.incident.facts
-
-
-def _count(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _system(view: IncidentView, key: str) -> str:
-    return _esc(view.systems.get(key, key), _NAME)
-
-
-def _target_name(view: IncidentView) -> str:
-    return _system(view, view.incident.target)
-
-
-def _source_name(view: IncidentView) -> str:
-    return _system(view, view.contract.source.system)
-
-
-def _noun(contract: Contract) -> str:
-    source = contract.source
-    return _esc(_NOUNS.get(source.key.lower(), source.entity.replace("_", " ")), _NAME)
-
-
-def _field_words(names: Iterable[str]) -> str:
-    words = list(dict.fromkeys("stock" if n.lower() in _STOCK else n.replace("_", " ") for n in names))
-    if not words:
-        return "fields"
-    shown = [_esc(w, _NAME) for w in words[:_FIELD_NAMES]]
-    if len(words) > _FIELD_NAMES:
-        shown.append(_plural(len(words) - _FIELD_NAMES, "more field"))
-    return _and(shown)
-
-
-def _involved(view: IncidentView, risk: str | None = None) -> list[str]:
-    """The fields to name: those in the facts (with ``risk`` when given), else the contract's."""
-    listed = [str(f) for f in _facts(view).get("fields") or []]
-    if risk is None:
-        return listed or list(view.contract.fields)
-    with_risk = [name for name, spec in view.contract.fields.items() if spec.risk == risk]
-    return [f for f in listed if f in with_risk] or with_risk or listed
-
-
-def _risk_phrase(risk: str) -> str:
-    return _RISKS.get(risk) or f"{_esc(risk, _NAME)} risk"
-
-
-def _risks(view: IncidentView) -> list[str]:
-    """Risk words at risk now, the most keys first (known words first on a tie)."""
-    at_risk = _facts(view).get("at_risk") or {}
-    order = list(_RISKS)
-    counts = {str(r): _count(n) for r, n in at_risk.items() if _count(n) > 0}
-    return sorted(counts, key=lambda r: (-counts[r], order.index(r) if r in order else len(order), r))
-
-
-def _headline(view: IncidentView) -> str:
-    """One sentence: what is wrong, in business words, with the main figures."""
-    kind = view.incident.kind
-    if kind is BreachKind.OUT_OF_BUDGET:
-        return _upper_first(_out_of_budget(view))
-    facts, target = _facts(view), _target_name(view)
-    if kind is BreachKind.CONFLICT:
-        n = _count(facts.get("conflicts"))
-        return _upper_first(
-            f"{target} changed {_field_words(_involved(view))} on {_plural(n, 'record')} that "
-            f"{_source_name(view)} owns (ownership conflict): someone writes a field another system owns"
-        )
-    if kind is BreachKind.SCHEMA_CHANGE:
-        n = _count(facts.get("unreadable"))
-        names = [str(f) for f in facts.get("fields") or []]
-        which = f"{'field' if len(names) == 1 else 'fields'} {_field_list(names)}" if names else "a field"
-        return _upper_first(f"{target} returned {_plural(n, 'record')} syncwatch could not read "
-                            f"({which} missing or renamed?): the API may have changed")
-    reason = str(facts.get("reason") or "error")
-    why = _REASONS.get(reason) or _esc(reason, _REASON)
-    unread = _source_name(view) if facts.get("failing") == "source" else target
-    return f"syncwatch cannot read {unread}: {why}. This is not drift: we cannot see."
-
-
-def _out_of_budget(view: IncidentView) -> str:
-    """The risk's own sentence when a field's risk applies (most keys first), else a neutral one."""
-    facts, contract = _facts(view), view.contract
-    source, target, noun = _source_name(view), _target_name(view), _noun(contract)
-    sampled, oob = _count(facts.get("sampled")), _count(facts.get("out_of_budget"))
-    ratio, budget = _ratio(facts), share_text(contract.budget.drift)
-    risks = _risks(view)
-    if not risks:
-        verb = "is" if oob == 1 else "are"
-        return (f"{oob} of {sampled} sampled {noun} {verb} out of sync between {source} and {target} for longer "
-                f"than the {duration_text(contract.budget.latency)} budget ({share_text(ratio)}, budget {budget})")
-    risk = risks[0]
-    n = _count((facts.get("at_risk") or {}).get(risk))
-    # The share is always the out-of-budget one (what the budget is about); say so when n is another count.
-    share = share_text(ratio) if n == oob else f"{share_text(ratio)} out of budget"
-    what = _field_words(_involved(view, risk))
-    if risk in ("oversell", "undersell"):
-        more = "more" if risk == "oversell" else "less"
-        sentence = f"{target} shows {more} {what} than {source}"
-    else:
-        sentence = f"{target} and {source} disagree on {what}"
-    also = "; also " + _and([_risk_phrase(r) for r in risks[1:]]) if len(risks) > 1 else ""
-    return f"{sentence} for {n} of {sampled} sampled {noun} ({share}, budget {budget}): {_risk_phrase(risk)}{also}"
-
-
-def _ratio(facts: Mapping[str, Any]) -> float | None:
-    ratio = _number(facts.get("ratio"))
-    sampled = _count(facts.get("sampled"))
-    return ratio if ratio is not None or not sampled else _count(facts.get("out_of_budget")) / sampled
-
-
-def _field_list(fields: list[str]) -> str:
-    shown = [_esc(f, _NAME) for f in fields[:_FIELD_NAMES]]
-    if len(fields) > _FIELD_NAMES:
-        shown.append(f"{len(fields) - _FIELD_NAMES} more")
-    return ", ".join(shown)
-
-
-def _back(view: IncidentView) -> str:
-    if view.incident.kind is BreachKind.PROBE_FAILING:
-        return f"syncwatch can read {_target_name(view)} again"
-    return _BACK[view.incident.kind]
 
 
 def _status(view: IncidentView) -> tuple[str, str]:
@@ -474,17 +237,17 @@ def _status(view: IncidentView) -> tuple[str, str]:
     incident, now = view.incident, view.now
     if incident.state is IncidentState.RESOLVED:
         by = incident.facts.get("resolved_by")
-        who = f" by {_person(str(by))}" if by else ""
+        who = f" by {person_text(str(by))}" if by else ""
         return ":white_check_mark:", f"Resolved{who} after {duration_text(_lasted(incident, now))}"
     parts: list[str] = []
     if incident.state is IncidentState.ACKNOWLEDGED:
-        when = f" at {_when(incident.acknowledged_at, now)}" if incident.acknowledged_at else ""
-        parts.append(f"Acknowledged by {_person(incident.acknowledged_by)}{when}")
+        when = f" at {when_text(incident.acknowledged_at, now)}" if incident.acknowledged_at else ""
+        parts.append(f"Acknowledged by {person_text(incident.acknowledged_by)}{when}")
     snoozed = incident.snoozed_until is not None and incident.snoozed_until > now
     if snoozed and incident.snoozed_until is not None:
-        parts.append(f"Snoozed until {_when(incident.snoozed_until, now)}")
+        parts.append(f"Snoozed until {when_text(incident.snoozed_until, now)}")
     if incident.reopened:
-        parts.append(f"Reopened {_times(incident.reopened)}")
+        parts.append(f"Reopened {times_text(incident.reopened)}")
     emoji = ":zzz:" if snoozed else ":eyes:" if incident.state is IncidentState.ACKNOWLEDGED else ":rotating_light:"
     return emoji, " · ".join(parts)
 
@@ -502,28 +265,29 @@ def _section(text: str) -> dict[str, Any]:
 
 def _fields(view: IncidentView) -> dict[str, Any]:
     """Since / Owner / Budget / Measured."""
-    incident, contract, facts = view.incident, view.contract, _facts(view)
+    incident, contract, facts = view.incident, view.contract, view.incident.facts
     budget = contract.budget
     lasted = duration_text(_lasted(incident, view.now))
-    items = [("Since", f"{_day_time(incident.opened_at)}\nfor {lasted}"), ("Owner", _owner(view))]
+    items = [("Since", f"{day_time_text(incident.opened_at)}\nfor {lasted}"), ("Owner", owner_text(view))]
     kind = incident.kind
     if kind is BreachKind.OUT_OF_BUDGET:
-        sampled, oob = _count(facts.get("sampled")), _count(facts.get("out_of_budget"))
-        measured = f"{share_text(_ratio(facts))} ({oob} of {sampled} sampled)"
-        lag = _number(facts.get("lag_p95"))
+        sampled, oob = fact_count(facts.get("sampled")), fact_count(facts.get("out_of_budget"))
+        measured = f"{share_text(out_of_budget_ratio(facts))} ({oob} of {sampled} sampled)"
+        lag = fact_number(facts.get("lag_p95"))
         if lag is not None:
             measured += f"\nlag p95 {duration_text(timedelta(seconds=lag))} (budget {duration_text(budget.latency)})"
-        items += [("Budget", f"at most {share_text(budget.drift)} of {_noun(contract)} "
+        items += [("Budget", f"at most {share_text(budget.drift)} of {records_noun(contract)} "
                              f"more than {duration_text(budget.latency)} behind"), ("Measured", measured)]
     elif kind is BreachKind.CONFLICT:
-        items += [("Budget", f"only {_source_name(view)} writes {_field_words(_involved(view))}"),
-                  ("Measured", f"{_plural(_count(facts.get('conflicts')), 'conflict')} "
-                               f"in {_count(facts.get('sampled'))} sampled")]
+        items += [("Budget", f"only {source_name(view)} writes {field_words(involved_fields(view))}"),
+                  ("Measured", f"{plural(fact_count(facts.get('conflicts')), 'conflict')} "
+                               f"in {fact_count(facts.get('sampled'))} sampled")]
     elif kind is BreachKind.SCHEMA_CHANGE:
         items += [("Budget", "every record readable"),
-                  ("Measured", f"{_count(facts.get('unreadable'))} unreadable, {_count(facts.get('sampled'))} read")]
+                  ("Measured", f"{fact_count(facts.get('unreadable'))} unreadable, "
+                               f"{fact_count(facts.get('sampled'))} read")]
     else:
-        items.append(("Reason", f"`{_esc(facts.get('reason') or 'error', _REASON)}`"))
+        items.append(("Reason", f"`{esc(facts.get('reason') or 'error', REASON_CAP)}`"))
     if incident.state is IncidentState.RESOLVED:
         items = [("Last measured" if label == "Measured" else label, value) for label, value in items]
     return {"type": "section",
@@ -532,19 +296,19 @@ def _fields(view: IncidentView) -> dict[str, Any]:
 
 def _context(view: IncidentView) -> dict[str, Any]:
     """Divergence kinds, example keys, the contract, links."""
-    incident, contract, facts = view.incident, view.contract, _facts(view)
+    incident, contract, facts = view.incident, view.contract, view.incident.facts
     elements: list[str] = []
-    by_kind = {str(k): _count(n) for k, n in (facts.get("by_kind") or {}).items() if _count(n) > 0}
+    by_kind = {str(k): fact_count(n) for k, n in (facts.get("by_kind") or {}).items() if fact_count(n) > 0}
     if by_kind and incident.kind is not BreachKind.PROBE_FAILING:
         order = sorted(by_kind, key=lambda k: (_KIND_ORDER.index(k) if k in _KIND_ORDER else 99, k))
-        elements.append(" · ".join(f"{_esc(k, _NAME)} {by_kind[k]}" for k in order))
+        elements.append(" · ".join(f"{esc(k, NAME_CAP)} {by_kind[k]}" for k in order))
     examples = [str(k) for k in facts.get("examples") or []][:_EXAMPLES]
     if examples and incident.kind is not BreachKind.PROBE_FAILING:
-        elements.append("Keys: " + ", ".join(f"`{_esc(k, _KEY).replace('`', chr(39))}`" for k in examples))
-    about = f"Incident {incident.id} · *{_esc(contract.contract, _NAME)}*" if incident.id is not None \
-        else f"*{_esc(contract.contract, _NAME)}*"
+        elements.append("Keys: " + ", ".join(f"`{esc(k, _KEY).replace('`', chr(39))}`" for k in examples))
+    about = f"Incident {incident.id} · *{esc(contract.contract, NAME_CAP)}*" if incident.id is not None \
+        else f"*{esc(contract.contract, NAME_CAP)}*"
     if contract.description:
-        about += f": {_esc(contract.description.strip(), _DESCRIPTION)}"
+        about += f": {esc(contract.description.strip(), _DESCRIPTION)}"
     elements.append(about)
     links = []
     if view.grafana_url:
@@ -560,7 +324,7 @@ def _context(view: IncidentView) -> dict[str, Any]:
 
 def _link(url: str) -> str:
     # "|" would end the URL part of <url|label>; & < > are escaped as everywhere.
-    return _esc(url.replace("|", "%7C").replace(" ", "%20"))
+    return esc(url.replace("|", "%7C").replace(" ", "%20"))
 
 
 def _actions(view: IncidentView) -> dict[str, Any] | None:
