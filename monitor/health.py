@@ -46,8 +46,12 @@ def build_health(
     oob = sum(1 for o in judged if o.out_of_budget)
     conflicts = kinds.get(Kind.CONFLICT.value, 0)
     critical = sum(1 for o in proper if o.kind is Kind.CONFLICT and any(d.critical for d in o.diffs))
+    # At risk: the field's risk applies and the record is past its latency budget or written by
+    # the wrong system. A change still in flight within the budget is no risk yet.
     at_risk: Counter[str] = Counter()
     for o in proper:
+        if not (o.out_of_budget or o.kind is Kind.CONFLICT):
+            continue
         for risk in {d.risk for d in o.diffs if d.at_risk and d.risk}:
             at_risk[risk] += 1
     # Lag: in-sync samples and resolved divergences are measured; open stale or

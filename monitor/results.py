@@ -200,7 +200,8 @@ class Health:
     lag_p95_lower_bound: bool = False
     lag_samples: int = 0
     censored: int = 0
-    at_risk: dict[str, int] = field(default_factory=dict)  # risk -> keys where it applies
+    # risk -> keys where it applies, past their latency budget or in conflict (not in flight)
+    at_risk: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_reason: str | None = None
 

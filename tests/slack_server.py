@@ -126,9 +126,28 @@ NEEDED_SCOPES = {
     "conversations.history": "channels:history",
     "conversations.replies": "channels:history",
     "users.info": "users:read",
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
 HISTORY_LIMIT = 100  # conversations.history / replies: default page size
 HISTORY_MAX_LIMIT = 999
+
+
+UPLOAD_PATH = "/upload/v1/"  # where files.getUploadURLExternal sends the bytes (files.slack.com in Slack)
+
+
+@dataclass
+class UploadedFile:
+    """A file sent with files_upload_v2: its bytes once uploaded, its channel once completed."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    initial_comment: str | None = None
+    completed: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +273,8 @@ class FakeSlack:
         self._down: tuple[Fault, int] | None = None
         self._channel_errors: dict[str, str] = {}
         self._last_post: dict[str, float] = {}
+        self._files: dict[str, UploadedFile] = {}
+        self._host = "http://127.0.0.1"  # where this server is reached; learnt from each request's Host
 
     # ----- configuration -----
 
@@ -338,7 +359,11 @@ class FakeSlack:
     # ----- the handler -----
 
     def __call__(self, request: LoopbackRequest) -> LoopbackResponse:
+        if request.path.startswith(UPLOAD_PATH):
+            return self._receive_upload(request)
         method = request.path.rstrip("/").rsplit("/", 1)[-1]
+        if request.headers.get("host"):
+            self._host = f"http://{request.headers['host']}"
         headers = {k: v for k, v in request.headers.items() if k != "authorization"}
         auth = request.headers.get("authorization", "")
         authed = auth.startswith("Bearer ") and auth[len("Bearer ") :] in self.tokens
@@ -559,7 +584,57 @@ class FakeSlack:
             },
         }
 
+    # ----- files (files_upload_v2: get an upload URL, send the bytes there, complete) -----
+
+    def _get_upload_url(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        filename, length = params.get("filename"), params.get("length")
+        if not filename or length in (None, ""):
+            return _error("invalid_arguments")
+        file_id = f"F{len(self._files) + 1:08d}"
+        self._files[file_id] = UploadedFile(file_id, str(filename), int(length))
+        return {"ok": True, "upload_url": f"{self._host}{UPLOAD_PATH}{file_id}", "file_id": file_id}
+
+    def _receive_upload(self, request: LoopbackRequest) -> LoopbackResponse:
+        with self._lock:
+            upload = self._files.get(request.path[len(UPLOAD_PATH):])
+            if upload is None or upload.data is not None:
+                return LoopbackResponse(404, b"unknown or used upload URL")
+            upload.data = request.body
+            return LoopbackResponse(200, b"OK - " + str(len(request.body)).encode())
+
+    def _complete_upload(self, params: dict[str, Any], at: float) -> dict[str, Any]:
+        raw = params.get("files")
+        files = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(files, list) or not files:
+            return _error("invalid_arguments")
+        channel = params.get("channel_id")
+        if channel is not None:
+            refused = self._id_only(str(channel)) or self._channel_refusal(str(channel))
+            if refused:
+                return refused
+        done = []
+        for item in files:
+            upload = self._files.get(str(item.get("id")))
+            if upload is None or upload.data is None:
+                return _error("file_not_found")
+            if upload.data is not None and len(upload.data) != upload.length:
+                return _error("file_upload_size_mismatch")
+            upload.title = str(item.get("title") or upload.filename)
+            upload.channel = None if channel is None else str(channel)
+            upload.initial_comment = params.get("initial_comment")
+            upload.completed = True
+            done.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": done}
+
+    def uploads(self, channel: str | None = None) -> list[UploadedFile]:
+        """Completed uploads, oldest first (of one channel, name or ID, when given)."""
+        with self._lock:
+            wanted = None if channel is None else self.channel_id(channel)
+            return [f for f in self._files.values() if f.completed and (wanted is None or f.channel == wanted)]
+
     _methods: dict[str, Callable[[FakeSlack, dict[str, Any], float], dict[str, Any]]] = {
+        "files.getUploadURLExternal": _get_upload_url,
+        "files.completeUploadExternal": _complete_upload,
         "auth.test": _auth_test,
         "chat.postMessage": _post_message,
         "chat.update": _update,

@@ -720,3 +720,25 @@ def test_action_payload_is_a_block_actions_form() -> None:
     assert action_payload("a", "v", "U1") == action_payload("a", "v", "U1")  # deterministic
     custom = action_payload("a", "v", "U1", response_url="http://127.0.0.1:1234/respond")
     assert json.loads(parse_qs(custom.decode())["payload"][0])["response_url"] == "http://127.0.0.1:1234/respond"
+
+
+def test_files_upload_v2_sends_the_bytes_and_shares_them_in_the_channel() -> None:
+    slack = FakeSlack(channel_names={"leadership": "C0LEADERS"})
+    with LoopbackServer(slack) as server:
+        client = web_client(server)
+        done = client.files_upload_v2(channel="C0LEADERS", filename="week-48.html", content="<p>report</p>",
+                                      title="Integration health, week 48", initial_comment="The weekly summary")
+        assert done["ok"]
+        with pytest.raises(SlackApiError) as refused:
+            client.files_upload_v2(channel="#leadership", filename="x.html", content="x")  # an ID is needed
+    (upload,) = slack.uploads("#leadership")
+    assert upload.data == b"<p>report</p>" and upload.title == "Integration health, week 48"
+    assert upload.channel == "C0LEADERS" and upload.initial_comment == "The weekly summary"
+    assert refused.value.response["error"] == "channel_not_found"
+
+
+def test_files_upload_needs_the_files_write_scope() -> None:
+    slack = FakeSlack(scopes={"chat:write"})
+    with LoopbackServer(slack) as server, pytest.raises(SlackApiError) as refused:
+        web_client(server).files_upload_v2(channel="C0LEADERS", filename="r.html", content="x")
+    assert refused.value.response["error"] == "missing_scope" and refused.value.response["needed"] == "files:write"
