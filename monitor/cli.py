@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -192,6 +192,8 @@ outbox_app = typer.Typer(help="The outbox: notifications waiting to be sent, or 
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(silence_app, name="silence")
 app.add_typer(outbox_app, name="outbox")
+report_app = typer.Typer(help="Reports for people who do not open Grafana.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 IncidentId = Annotated[int, typer.Argument(help="The incident's number (see `syncwatch incidents list`).")]
 ByOption = Annotated[str, typer.Option("--by", help="Who (an owner's name in rules/owners.yaml, or free text).")]
 
@@ -324,6 +326,98 @@ def outbox_retry(config: ConfigOption = Path("syncwatch.yaml")) -> None:
     with _store(load_config(config, secrets_optional=True)) as store:
         count = store.retry_failed_notices(SystemClock().now())
     _out().print(f"{count} notification(s) queued again" if count else "no failed notifications")
+
+
+@report_app.command("weekly")
+def report_weekly(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W48 (default: last complete week, "
+                                                  "Europe/London).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, md or slack (the Block Kit summary, as JSON).")] = "html",
+    out: Annotated[Path | None, typer.Option(help="Write to this file (default: print).")] = None,
+    post: Annotated[bool, typer.Option("--post", help="Also post it to reports.channel in Slack (summary + HTML "
+                                                      "file); needs SLACK_BOT_TOKEN.")] = False,
+) -> None:
+    """The weekly health summary from the store: kept budgets, incidents, what was at stake, what to fix first."""
+    import json
+
+    from monitor.report.render import to_html, to_markdown, to_slack
+    from monitor.report.weekly import build_weekly, iso_week
+
+    if fmt not in ("html", "md", "slack"):
+        raise typer.BadParameter(f"{fmt!r} is not a format; valid: html, md, slack", param_hint="--format")
+    loaded = load_config(config, secrets_optional=not post)
+    now = SystemClock().now()
+    try:
+        chosen = iso_week(week, now)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--week") from None
+    with _store(loaded) as store:
+        report = build_weekly(store, loaded, chosen, now)
+    if fmt == "html":
+        text = to_html(report)
+    elif fmt == "md":
+        text = to_markdown(report)
+    else:
+        message = to_slack(report)
+        text = json.dumps({"text": message.text, "blocks": message.blocks}, indent=2) + "\n"
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        _err().print(f"weekly report {chosen.label} written to {out}")
+    else:
+        sys.stdout.write(text)
+    if post:
+        _post_report(loaded, report)
+
+
+def _post_report(config: Config, report: Any) -> None:
+    import tempfile
+
+    from slack_sdk.errors import SlackApiError
+
+    from monitor.alerting.slack import SlackSender
+    from monitor.report.publish import post_weekly, write_weekly
+
+    channel, token = config.settings.reports.channel, config.settings.slack.token
+    if channel is None or token is None:
+        raise typer.BadParameter("--post needs reports.channel in the config and SLACK_BOT_TOKEN", param_hint="--post")
+    with tempfile.TemporaryDirectory() as folder:
+        html, _ = write_weekly(report, Path(folder))
+        try:
+            channel_id, _ts = post_weekly(report, SlackSender(config.settings.slack).client, channel, html)
+        except SlackApiError as exc:
+            _err().print(f"error: Slack refused the report: {exc.response.get('error')}")
+            raise typer.Exit(ExitCode.INTERNAL) from None
+        except OSError as exc:
+            _err().print(f"error: Slack could not be reached: {exc}")
+            raise typer.Exit(ExitCode.INTERNAL) from None
+    _err().print(f"weekly report {report.week.label} posted to {channel} ({channel_id})")
+
+
+@app.command()
+def audit(
+    config: ConfigOption = Path("syncwatch.yaml"),
+    fmt: Annotated[str, typer.Option("--format", help="html or md.")] = "html",
+    out: Annotated[Path | None, typer.Option(help="Write to this file (default: print).")] = None,
+    days: Annotated[int, typer.Option(min=1, max=90, help="Days of measurements to judge by.")] = 7,
+) -> None:
+    """The integration risk register: every field's system of record, flows, budgets and owners, what was
+    measured, and the risks with evidence and a suggested action."""
+    from monitor.report.audit import audit_cli_summary, build_audit
+    from monitor.report.audit_render import to_html as audit_html
+    from monitor.report.audit_render import to_markdown as audit_markdown
+
+    if fmt not in ("html", "md"):
+        raise typer.BadParameter(f"{fmt!r} is not a format; valid: html, md", param_hint="--format")
+    loaded = load_config(config, secrets_optional=True)
+    with _store(loaded) as store:
+        register = build_audit(store, loaded, SystemClock().now(), days)
+    text = audit_html(register) if fmt == "html" else audit_markdown(register)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        _err().print(f"{audit_cli_summary(register)}; written to {out}")
+    else:
+        sys.stdout.write(text)
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from probes.base import (
 )
 from probes.timestamps import parse_timestamp
 
-__all__ = ["SqlEntityConfig", "SqlSystemConfig", "SqlConnector"]
+__all__ = ["SqlEntityConfig", "SqlSystemConfig", "SqlConnector", "resolve_url"]
 
 
 class SqlEntityConfig(StrictModel):
@@ -87,7 +87,7 @@ class SqlConnector:
         self._config = config
         self._ctx = ctx
         self._tz: tzinfo = ZoneInfo(config.timezone) if config.timezone != "UTC" else UTC
-        self._engine = sa.create_engine(_resolve_url(config.url, ctx.base_dir))
+        self._engine = sa.create_engine(resolve_url(config.url, ctx.base_dir))
         self._meter = UsageMeter(system)
 
     @classmethod
@@ -225,7 +225,7 @@ class SqlConnector:
         self._meter.current.by_status[status] = self._meter.current.by_status.get(status, 0) + 1
 
 
-def _resolve_url(url: str, base_dir: Path) -> sa.engine.URL:
+def resolve_url(url: str, base_dir: Path) -> sa.engine.URL:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)

@@ -27,7 +27,7 @@ __all__ = [
     "NAME_CAP", "REASON_CAP", "TITLES", "headline_text", "back_text", "esc", "duration_text", "share_text",
     "plural", "times_text", "day_time_text", "when_text", "person_text", "channel_text", "owner_text",
     "fact_count", "fact_number", "out_of_budget_ratio", "target_name", "source_name", "records_noun",
-    "field_words", "involved_fields",
+    "field_words", "involved_fields", "risk_phrase", "DAYS", "MONTHS", "REASONS",
 ]
 
 # Our own caps, to keep a message short whatever the config holds.
@@ -35,8 +35,8 @@ NAME_CAP = 80  # a field, system or entity name
 REASON_CAP = 300
 _FIELD_NAMES = 3
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 TITLES = {
     BreachKind.OUT_OF_BUDGET: "Out of budget",
@@ -57,7 +57,7 @@ _NOUNS = {"sku": "SKUs", "email": "customers", "name": "orders", "order_number":
 _STOCK = frozenset({"available", "quantity", "qty", "level", "stock", "stock_level", "on_hand", "inventory",
                     "inventory_quantity", "available_quantity", "sellable"})
 # ConnectorError.reason tokens in words; another reason is shown as given.
-_REASONS = {
+REASONS = {
     "timeout": "requests time out",
     "unavailable": "it is unavailable",
     "rate_limited": "it keeps refusing requests (rate limit)",
@@ -98,7 +98,7 @@ def headline_text(view: IncidentView) -> str:
         return _upper_first(f"{target} returned {plural(n, 'record')} syncwatch could not read "
                             f"({which} missing or renamed?): the API may have changed")
     reason = str(facts.get("reason") or "error")
-    why = _REASONS.get(reason) or esc(reason, REASON_CAP)
+    why = REASONS.get(reason) or esc(reason, REASON_CAP)
     unread = source_name(view) if facts.get("failing") == "source" else target
     return f"syncwatch cannot read {unread}: {why}. This is not drift: we cannot see."
 
@@ -124,8 +124,8 @@ def _out_of_budget(view: IncidentView) -> str:
         sentence = f"{target} shows {more} {what} than {source}"
     else:
         sentence = f"{target} and {source} disagree on {what}"
-    also = "; also " + _and([_risk_phrase(r) for r in risks[1:]]) if len(risks) > 1 else ""
-    return f"{sentence} for {n} of {sampled} sampled {noun} ({share}, budget {budget}): {_risk_phrase(risk)}{also}"
+    also = "; also " + _and([risk_phrase(r) for r in risks[1:]]) if len(risks) > 1 else ""
+    return f"{sentence} for {n} of {sampled} sampled {noun} ({share}, budget {budget}): {risk_phrase(risk)}{also}"
 
 
 def back_text(view: IncidentView) -> str:
@@ -205,7 +205,7 @@ def involved_fields(view: IncidentView, risk: str | None = None) -> list[str]:
     return [f for f in listed if f in with_risk] or with_risk or listed
 
 
-def _risk_phrase(risk: str) -> str:
+def risk_phrase(risk: str) -> str:
     return _RISKS.get(risk) or f"{esc(risk, NAME_CAP)} risk"
 
 
@@ -298,7 +298,7 @@ def _local(at: datetime) -> datetime:
 def day_time_text(at: datetime) -> str:
     """``09:00 Tue 3 Nov`` in London."""
     t = _local(at)
-    return f"{t:%H:%M} {_DAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]}"
+    return f"{t:%H:%M} {DAYS[t.weekday()]} {t.day} {MONTHS[t.month - 1]}"
 
 
 def when_text(at: datetime, now: datetime) -> str:

@@ -37,6 +37,7 @@ __all__ = [
     "Alerting",
     "OutOfHours",
     "Slack",
+    "Reports",
     "Service",
     "check_channel",
 ]
@@ -360,6 +361,21 @@ class Slack(StrictModel):
         return value if value.endswith("/") else value + "/"
 
 
+class Reports(StrictModel):
+    """The weekly health summary: written to ``folder`` (beside the config) every Monday after
+    08:00 Europe/London, for the week before, and posted to ``channel`` when Slack is configured
+    (a short summary, the full HTML as a file in its thread). ``weekly: false`` turns it off."""
+
+    weekly: bool = True
+    channel: str | None = None
+    folder: str = "reports"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        return None if value is None else check_channel(value)
+
+
 class Settings(StrictModel):
     """The top of syncwatch.yaml, apart from ``systems`` (validated per kind)."""
 
@@ -368,6 +384,7 @@ class Settings(StrictModel):
     service: Service = Service()
     alerting: Alerting = Alerting()
     slack: Slack = Slack()
+    reports: Reports = Reports()
     owners: str = "rules/owners.yaml"
     contracts: str = "rules/contracts"
     defaults: Defaults = Defaults()

@@ -43,7 +43,14 @@ def print_scorecard(console: Console, card: Scorecard, out: Path) -> None:
     )
     for row in d["false_breach_detail"]:
         console.print(f"  false breach: {row['contract']} → {row['target']} {row['kind']} at {row['at']}", highlight=False)
-    console.print(f"Written: {out / 'scorecard.json'}, {out / 'truth.json'}, {out / 'syncwatch.db'}", highlight=False)
+    n = d.get("notifications")
+    if n:
+        where = "to Slack" if n.get("to") == "slack" else f"printed to {n.get('to')}"
+        console.print(f"alerts: {n['incidents']} incidents, {n['announced']} announced, {n['messages']} messages "
+                      f"{where}", highlight=False)
+    reports = ", ".join(str(p) for p in d.get("reports", []))
+    console.print(f"Written: {out / 'scorecard.json'}, {out / 'truth.json'}, {out / 'syncwatch.db'}"
+                  + (f", {reports}" if reports else ""), highlight=False)
 
 
 def _short(iso: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import random
 import shutil
@@ -28,6 +29,7 @@ from monitor.alerting.notifier import Notifier, sender_for
 from monitor.alerting.slack import SlackSender, check_owners
 from monitor.clock import Clock, FixedClock, ScaledClock
 from monitor.config import Config, load_config
+from monitor.config.schedule import LONDON
 from monitor.demo.catalogue import load_catalogue
 from monitor.demo.faults import FaultSpec, week_timeline
 from monitor.demo.scorecard import Scorecard, TruthPoint, build_scorecard, write_truth_points
@@ -247,12 +249,32 @@ def simulate(out_dir: Path, duration: timedelta, seed: int, timeline: list[Fault
         card.details["notifications"] = notification_figures(session.store, session.config).to_json()
         card.details["notifications"]["to"] = (
             "slack" if isinstance(session.notifier.sender, SlackSender) else str(out_dir / "notifications.txt"))
+        card.details["reports"] = [str(p) for p in write_reports(session, out_dir, start)]
         session.world.truth.write(out_dir / "truth.json")
         write_truth_points(out_dir / "truth_points.json", session.truth_points)
     card.details["seed"] = seed
     card.details["simulated"] = {"start": start.isoformat(), "end": (start + duration).isoformat()}
     (out_dir / "scorecard.json").write_text(json.dumps(card.to_json(), indent=2))
     return card
+
+
+def write_reports(session: DemoSession, out_dir: Path, start: datetime) -> list[Path]:
+    """The weekly summary of the replayed week (HTML and Markdown) and the audit, into ``out_dir``."""
+    from monitor.report.audit import build_audit
+    from monitor.report.audit_render import to_html as audit_html
+    from monitor.report.audit_render import to_markdown as audit_markdown
+    from monitor.report.publish import write_weekly
+    from monitor.report.weekly import build_weekly, iso_week
+
+    now = session.clock.now()
+    week = iso_week(start.astimezone(LONDON).strftime("%G-W%V"), now)
+    html, markdown = write_weekly(build_weekly(session.store, session.config, week, now), out_dir)
+    days = max(1, math.ceil((now - start).total_seconds() / 86400))
+    register = build_audit(session.store, session.config, now, days)
+    audit = out_dir / "audit.html", out_dir / "audit.md"
+    audit[0].write_text(audit_html(register), encoding="utf-8")
+    audit[1].write_text(audit_markdown(register), encoding="utf-8")
+    return [html, markdown, *audit]
 
 
 def live_clock(speed: float) -> ScaledClock:

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import time
+from datetime import datetime
 from types import FrameType
 
 from monitor.alerting.notifier import DeliveryWorker, Notifier, sender_for
@@ -49,8 +50,15 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> i
 
     notifier = Notifier(config, store, clock, sender, sleep=pause)
     worker = DeliveryWorker(notifier)
+    client = sender.client if isinstance(sender, SlackSender) else None
+
+    def publish(current: Config, now: datetime) -> object:
+        from monitor.report.publish import publish_due  # the report stack loads only when it runs
+
+        return publish_due(store, current, now, client)
+
     service = ProbeService(config, store, clock, ctx, workers=settings.workers, watch_every=settings.watch,
-                           metrics_cache=_METRICS_CACHE_SECONDS, notifier=notifier)
+                           metrics_cache=_METRICS_CACHE_SECONDS, notifier=notifier, publish=publish)
     service.on_notices = worker.wake
     server = HttpServer(build_app(service), host or settings.host, settings.port if port is None else port)
 

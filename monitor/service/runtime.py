@@ -48,6 +48,7 @@ _STAGGER = timedelta(seconds=2)
 _MAX_JITTER = 30.0
 _WATCH_JOB = "syncwatch:watch-config"
 _NOTIFY_JOB = "syncwatch:notify"
+_REPORT_JOB = "syncwatch:weekly-report"
 
 
 def config_files(config: Config) -> list[Path]:
@@ -96,10 +97,12 @@ class ProbeService:
         metrics_cache: float = 0.0,
         notifier: Notifier | None = None,
         notify_every: timedelta = timedelta(seconds=30),
+        publish: Callable[[Config, datetime], object] | None = None,
     ) -> None:
         self._config = config
         self._notifier = notifier
         self._notify_every = notify_every
+        self._publish = publish
         self.on_notices: Callable[[], None] | None = None  # wakes the sender after a plan
         self._store = store
         self._clock = clock
@@ -185,6 +188,12 @@ class ProbeService:
             self._scheduler.add_job(
                 self.notify, IntervalTrigger(seconds=self._notify_every.total_seconds(), timezone=UTC),
                 id=_NOTIFY_JOB, replace_existing=True, misfire_grace_time=None, next_run_time=self._clock.now(),
+            )
+        if self._publish is not None:
+            # The weekly summary: checked every hour (and soon after start), published once a week.
+            self._scheduler.add_job(
+                self.publish_reports, IntervalTrigger(hours=1, timezone=UTC), id=_REPORT_JOB, replace_existing=True,
+                misfire_grace_time=None, next_run_time=self._clock.now() + timedelta(seconds=30),
             )
         self._scheduler.start(paused=paused)
         if self._metrics_cache > 0:
@@ -304,6 +313,15 @@ class ProbeService:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def publish_reports(self) -> None:
+        """Publish the weekly summary if it is due (see ``monitor.report.publish``). Never raises."""
+        if self._publish is None:
+            return
+        try:
+            self._publish(self._config, self._clock.now())
+        except Exception:
+            log.exception("the weekly report could not be published; the next hourly check tries again")
 
     def notify(self, contract: str | None = None) -> None:
         """Queue what incidents (of ``contract``, or all) need told; wake the sender. Never raises."""

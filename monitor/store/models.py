@@ -202,7 +202,10 @@ class HealthSnapshotRow(Base):
     """Health and budget verdict per contract × target at one probe time. Kept forever."""
 
     __tablename__ = "health_snapshots"
-    __table_args__ = (Index("ix_health_snapshots_contract_target_at", "contract", "target", "at"),)
+    __table_args__ = (
+        Index("ix_health_snapshots_contract_target_at", "contract", "target", "at"),
+        Index("ix_health_snapshots_at", "at"),  # reports read a week across all contracts
+    )
 
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     run_id: Mapped[int] = mapped_column(ID, ForeignKey("probe_runs.id", ondelete="CASCADE"))

@@ -37,6 +37,7 @@ from monitor.results import (
     Resolution,
     Silence,
 )
+from monitor.store import week
 from monitor.store.connect import create_store_engine, describe_error, upgrade_to_head
 from monitor.store.mapping import (
     HealthRecord,
@@ -78,6 +79,9 @@ from monitor.store.models import (
 )
 
 __all__ = ["Store"]
+
+WeekSnapshot = week.WeekSnapshot
+WeekConflict = week.WeekConflict
 
 RUNS = Base.metadata.tables[ProbeRunRow.__tablename__]
 OBSERVATIONS = Base.metadata.tables[ObservationRow.__tablename__]
@@ -302,6 +306,51 @@ class Store:
                 .values(values)
             ).rowcount
         return self.incident(incident_id) if done else None
+
+    # -- small facts the service keeps (the meta table) ------------------------------------------
+
+    def claim(self, key: str, value: str) -> bool:
+        """Record ``key`` once: True for the caller that recorded it, False when it was there
+        already (another process, an earlier run). For "do this once" (publish a week's report)."""
+        if key == KEY_SECRET:
+            raise ValueError("that key is the store's own")
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(MetaRow), {"key": key, "value": value})
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not record {key!r}: {describe_error(exc)}") from exc
+        return True
+
+    def release(self, key: str) -> None:
+        """Forget a claim (the work it stood for failed; let the next attempt claim it)."""
+        with self._errors(f"forget {key!r}"), self._engine.begin() as conn:
+            conn.execute(delete(MetaRow).where(MetaRow.key == key))
+
+    def claimed(self, key: str) -> str | None:
+        with self._errors(f"read {key!r}"), Session(self._engine) as session:
+            row = session.get(MetaRow, key)
+            return row.value if row is not None else None
+
+    # -- reads for reports (monitor.store.week) ------------------------------------------------
+
+    def week_snapshots(self, start: datetime, end: datetime, contract: str | None = None) -> list[WeekSnapshot]:
+        """Health snapshots in [start, end) as light rows, by contract, target and time."""
+        with self._errors("read the health snapshots for a report"):
+            return week.snapshots(self._engine, start, end, contract)
+
+    def week_snapshot_totals(self, start: datetime, end: datetime) -> tuple[int, int]:
+        with self._errors("read the health snapshots for a report"):
+            return week.snapshot_totals(self._engine, start, end)
+
+    def week_incidents(self, start: datetime, end: datetime) -> list[Incident]:
+        with self._errors("read the incidents for a report"):
+            return week.incidents(self._engine, start, end)
+
+    def week_conflicts(self, start: datetime, end: datetime) -> list[WeekConflict]:
+        with self._errors("read the conflicts for a report"):
+            return week.conflicts(self._engine, start, end)
 
     # -- notifications: the outbox and what each thread was told ------------------------------
 
