@@ -114,3 +114,52 @@ def test_report_weekly_refuses_a_bad_week_or_format(world: SqlWorld, capsys: pyt
     assert "2026-W48" in capsys.readouterr().err
     assert main(["report", "weekly", "-c", cfg, "--format", "pdf"]) == ExitCode.USAGE
     assert main(["report", "weekly", "-c", cfg, "--post"]) == ExitCode.USAGE  # no channel, no token
+
+
+def test_the_service_checks_every_hour_whether_the_weekly_report_is_due(world: SqlWorld) -> None:
+    from monitor.clock import FixedClock
+    from monitor.service.runtime import ProbeService
+    from probes.base import ConnectorContext
+
+    config = load_config(world.config_path)
+    clock = FixedClock(utc(2026, 11, 30, 8, 30))
+    calls: list[tuple[Config, datetime]] = []
+    with Store.open(config.storage_url) as store:
+        ctx = ConnectorContext(sleep=clock.sleep, monotonic=clock.monotonic, base_dir=config.base_dir)
+        service = ProbeService(config, store, clock, ctx, publish=lambda c, at: calls.append((c, at)))
+        service.start(paused=True)
+        try:
+            (job,) = [j for j in service.jobs() if j.id == "syncwatch:weekly-report"]
+            assert job.trigger.interval == timedelta(hours=1)
+            service.publish_reports()
+        finally:
+            service.stop()
+    assert calls == [(config, utc(2026, 11, 30, 8, 30))]
+
+
+def test_a_failing_publish_never_stops_the_service(world: SqlWorld, caplog: pytest.LogCaptureFixture) -> None:
+    from monitor.clock import FixedClock
+    from monitor.service.runtime import ProbeService
+    from probes.base import ConnectorContext
+
+    def broken(config: Config, at: datetime) -> object:
+        raise RuntimeError("disk full")
+
+    config = load_config(world.config_path)
+    clock = FixedClock(utc(2026, 11, 30, 8, 30))
+    with Store.open(config.storage_url) as store:
+        ctx = ConnectorContext(sleep=clock.sleep, monotonic=clock.monotonic, base_dir=config.base_dir)
+        ProbeService(config, store, clock, ctx, publish=broken).publish_reports()
+    assert "weekly report could not be published" in caplog.text
+
+
+def test_audit_prints_or_writes_the_register(world: SqlWorld, capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    cfg = str(world.config_path)
+    assert main(["audit", "-c", cfg]) == ExitCode.OK
+    html = capsys.readouterr().out
+    assert html.lstrip().lower().startswith("<!doctype html") and "stock" in html
+    out = tmp_path / "audit.md"
+    assert main(["audit", "-c", cfg, "--format", "md", "--out", str(out)]) == ExitCode.OK
+    assert "risk" in capsys.readouterr().err.lower() and out.read_text(encoding="utf-8").startswith("#")
+    assert main(["audit", "-c", cfg, "--format", "pdf"]) == ExitCode.USAGE
