@@ -58,18 +58,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, func, insert, make_url, select, text
+from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_store import fresh_schema  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 
 from monitor.config import load_config  # noqa: E402
 from monitor.config.loader import Config  # noqa: E402
@@ -728,19 +728,6 @@ def run_child(config_path: Path, url: str, now: datetime, profile: bool = False)
 # -- main -----------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _fresh_schema(base: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-            hide_password=False)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -778,7 +765,7 @@ def main() -> int:
         else:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-report-")))
         if args.postgres:
-            url = stack.enter_context(_fresh_schema(args.postgres))
+            url = stack.enter_context(fresh_schema(args.postgres))
         else:
             url = args.store_url or f"sqlite:///{tmp / 'syncwatch.db'}"
         config_path = write_config(tmp)

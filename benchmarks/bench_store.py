@@ -147,7 +147,7 @@ def one_pass(runs: int, postgres: str | None) -> tuple[float, float]:
         if postgres is None:
             url = f"sqlite:///{stack.enter_context(tempfile.TemporaryDirectory())}/bench.db"
         else:
-            url = stack.enter_context(_fresh_schema(postgres))
+            url = stack.enter_context(fresh_schema(postgres))
         store = stack.enter_context(Store.open(url))
         wall, cpu = time.perf_counter(), time.process_time()
         for result in results:
@@ -156,7 +156,8 @@ def one_pass(runs: int, postgres: str | None) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _fresh_schema(base: str) -> Iterator[str]:
+def fresh_schema(base: str) -> Iterator[str]:
+    """A new PostgreSQL schema on ``base`` for one measurement, dropped afterwards; yields its URL."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     try:

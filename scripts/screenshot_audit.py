@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from browser import BROWSERS, find_browser, screenshot
 
 from monitor.config import load_config
 from monitor.config.schedule import LONDON
@@ -30,7 +31,6 @@ from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
                                                         + ", ".join(BROWSERS) + ")")
     args = parser.parse_args(argv)
-    browser = args.browser or next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    browser = find_browser(args.browser)
     if browser is None:
         print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         page = work / "audit.html"
         page.write_text(to_html(audit), encoding="utf-8")
         shot = work / "audit.png"
-        _screenshot(browser, page.resolve().as_uri(), shot, work / "profile", args.size)
+        screenshot(browser, page.resolve().as_uri(), shot, work / "profile", args.size)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, args.out)
         if args.html is not None:
@@ -89,14 +89,6 @@ def _progress(until: datetime) -> Callable[[datetime], None]:
 
     return show
 
-
-def _screenshot(browser: str, url: str, out: Path, profile: Path, size: str) -> None:
-    command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--no-default-browser-check", f"--user-data-dir={profile}", f"--window-size={size}",
-               f"--screenshot={out}", url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"{browser} exited {done.returncode} without a screenshot:\n{done.stderr[-3000:]}")
 
 
 if __name__ == "__main__":

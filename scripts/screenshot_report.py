@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from browser import BROWSERS, find_browser, screenshot
 
 from monitor.config import Config, load_config
 from monitor.demo.run import SECRETS, WEEK_START, demo_config_dir, simulate
@@ -28,7 +29,6 @@ from monitor.report.weekly import build_weekly, iso_week
 from monitor.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 # The demo's config reads the simulators' addresses from these; a report only needs the names.
 DEMO_ENV = {**SECRETS, "DEMO_URL": "http://127.0.0.1:9", "DEMO_ERP_URL": "sqlite://"}
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
                                                         + ", ".join(BROWSERS) + ")")
     args = parser.parse_args(argv)
-    browser = args.browser or next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    browser = find_browser(args.browser)
     if browser is None:
         print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             args.html.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(page, args.html)
         shot = work / "weekly-report.png"
-        _screenshot(browser, page.as_uri(), shot, work / "profile", args.size)
+        screenshot(browser, page.as_uri(), shot, work / "profile", args.size)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB)", file=sys.stderr)
@@ -94,14 +94,6 @@ def _render(url: str, config: Config, week_label: str | None, now: datetime) -> 
           file=sys.stderr)
     return to_html(report)
 
-
-def _screenshot(browser: str, url: str, out: Path, profile: Path, size: str) -> None:
-    command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--no-default-browser-check", f"--user-data-dir={profile}", f"--window-size={size}",
-               f"--screenshot={out}", url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"{browser} exited {done.returncode} without a screenshot:\n{done.stderr[-3000:]}")
 
 
 if __name__ == "__main__":

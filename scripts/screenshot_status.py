@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from browser import BROWSERS, find_browser, screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 SERVING = re.compile(r"status page (http://[^\s/]+)/")
 
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
                                                         + ", ".join(BROWSERS) + ")")
     args = parser.parse_args(argv)
-    browser = args.browser or next((found for name in BROWSERS if (found := shutil.which(name))), None)
+    browser = find_browser(args.browser)
     if browser is None:
         print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             red = _wait_for_red(url, args.min_red, deadline, demo)
             print(f"red: {', '.join(red)}; taking the screenshot", file=sys.stderr)
             shot = work / "page.png"
-            _screenshot(browser, f"{url}/", shot, work / "profile", args.size)
+            screenshot(browser, f"{url}/", shot, work / "profile", args.size)
         except BaseException:
             _drain(lines, seen)
             print("".join(seen[-60:]), file=sys.stderr)
@@ -128,14 +128,6 @@ def _wait_for_red(url: str, at_least: int, deadline: float, demo: subprocess.Pop
                 raise TimeoutError(f"fewer than {at_least} red contracts in time: {states}")
             time.sleep(0.5)
 
-
-def _screenshot(browser: str, url: str, out: Path, profile: Path, size: str) -> None:
-    command = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-               "--no-default-browser-check", f"--user-data-dir={profile}", f"--window-size={size}",
-               f"--screenshot={out}", url]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    if done.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"{browser} exited {done.returncode} without a screenshot:\n{done.stderr[-3000:]}")
 
 
 def _stop(demo: subprocess.Popen[str]) -> int:
