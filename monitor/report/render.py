@@ -17,8 +17,6 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from monitor.alerting.notices import Message
-
-# DAYS, MONTHS, REASONS and risk_phrase are private to wording, but they are the one copy of each.
 from monitor.alerting.wording import (
     DAYS,
     MONTHS,
