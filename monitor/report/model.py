@@ -144,6 +144,7 @@ class ContractWeek:
     at_stake: tuple[AtStake, ...]
     schema_changes: int  # schema-change incidents or runs with unreadable records
     runs: int
+    noun: str = "records"  # what the sampled records are, in words: "SKUs", "orders", "customers"
 
     @property
     def attainment(self) -> float | None:

@@ -223,7 +223,8 @@ def _stake(a: AtStake, c: ContractWeek, names: dict[str, str]) -> tuple[str, str
     else:
         showed = f"differed in {what} between {source} and {target}"
     return _upper(_unslack(risk_phrase(a.risk))), (
-        f"up to {a.peak} of {a.sampled_at_peak} sampled records {showed}; {_dur(a.seconds)} in all, most on "
+        f"up to {a.peak} of {a.sampled_at_peak} sampled {_unslack(c.noun)} {showed}; {_dur(a.seconds)} in all, "
+        f"most on "
         f"{_WEEKDAYS[a.worst_day.weekday()]} ({_dur(a.worst_day_seconds)})")
 
 
@@ -239,7 +240,7 @@ def _contract(c: ContractWeek, index: int, names: dict[str, str]) -> _Contract:
     return _Contract(
         name=c.contract, description=c.description,
         meta=f"Owner: {c.owner} · from {source} · budgets: latency {_dur(c.latency_budget_s)}, "
-             f"drift {share_text(c.drift_budget)} of sampled records",
+             f"drift {share_text(c.drift_budget)} of sampled {_unslack(c.noun)}",
         state=state, state_text=state_text,
         attainment=_attainment(c.attainment, sum(t.runs_within_budget for t in c.targets),
                                sum(t.runs - t.runs_failed for t in c.targets)),

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from monitor.alerting.planner import system_names
-from monitor.alerting.wording import REASONS, field_words
+from monitor.alerting.wording import REASONS, field_words, records_noun
 from monitor.config.loader import Config
 from monitor.config.models import Contract
 from monitor.config.schedule import LONDON
@@ -122,6 +122,7 @@ def build_weekly(store: Store, config: Config, week: Week, now: datetime) -> Wee
             at_stake=_at_stake(by_contract[name], contract, week),
             schema_changes=sum(1 for i in incidents_of[name] if i.kind.value == "schema_change"),
             runs=len({s.run_id for s in by_contract[name]}),
+            noun=records_noun(contract),
         ))
     headline = _headline(snapshots, incidents, store.week_snapshot_totals(previous.start, previous.end),
                          store.week_incidents(previous.start, previous.end), week, previous, contracts)
