@@ -90,7 +90,7 @@ def stock_contract(description: str | None = STOCK) -> ContractWeek:
         conflicts=(ConflictFigures("shopify", "available", 39, 3, datetime(2026, 11, 23, 10, 19, tzinfo=UTC),
                                    datetime(2026, 11, 25, 10, 28, tzinfo=UTC)),),
         at_stake=(AtStake("shopify", "oversell", ("available",), 57, 100, 178_200.0, date(2026, 11, 25), 73_680.0),),
-        schema_changes=1, runs=3360,
+        schema_changes=1, runs=3360, noun="SKUs",
     )
 
 
@@ -238,7 +238,7 @@ def test_every_contract_and_target_appears_with_the_same_figures() -> None:
             assert heading in text
         assert "84.5% (2,831 of 3,350)" in text  # runs within budget, of those that could see
         assert "25 h 56 min" in text  # time out of budget, in hours past a day
-        assert "Owner: Priya Shah · from the WMS · budgets: latency 5 min, drift 3% of sampled records" in text
+        assert "Owner: Priya Shah · from the WMS · budgets: latency 5 min, drift 3% of sampled SKUs" in text
         assert "1 min / 43 h 38 min (budget 5 min)" in text  # lag p50 / p95 of the week
         assert "41 stale" in text and "3 missing" in text
         assert "≥ 32 h 38 min (286 runs out of budget)" in text  # Wednesday: a lower bound
@@ -267,7 +267,7 @@ def test_the_things_to_fix_first_are_in_order_with_their_evidence() -> None:
 def test_what_was_at_stake_is_said_in_business_words() -> None:
     report = make_report()
     words, markdown = page(to_html(report)).words, to_markdown(report)
-    oversell = ("Overselling risk: up to 57 of 100 sampled records showed more stock in Shopify than in the WMS; "
+    oversell = ("Overselling risk: up to 57 of 100 sampled SKUs showed more stock in Shopify than in the WMS; "
                 "49 h 30 min in all, most on Wednesday (20 h 28 min)")
     wismo = ("Customers asking where their order is: up to 3 of 30 sampled records differed in status and "
              "tracking number between Shopify and the ERP; 9 h in all, most on Tuesday (3 h)")
@@ -488,3 +488,12 @@ def test_a_simulated_week_renders_in_all_three(simulated_week: WeeklyReport) -> 
     assert report.fix_first and report.fix_first[0].title in words and report.fix_first[0].title in markdown
     assert_valid_slack(message)
     assert len(document.encode()) < 300_000
+
+
+def test_a_weekly_lag_that_counted_records_still_not_in_sync_is_marked_at_least() -> None:
+    stock = stock_contract()
+    marked = replace(stock, targets=(replace(stock.targets[0], lag_p95_lower_bound=True),))
+    assert "≥ " not in section(to_markdown(make_report((replace(stock, targets=(replace(
+        stock.targets[0], days=days([60.0] * 7)),)),))), "stock-wms-to-shopify").split("Lag p50")[1].split("\n")[0]
+    line = section(to_markdown(make_report((marked,))), "stock-wms-to-shopify").split("Lag p50")[1].split("\n")[0]
+    assert "≥ " in line

@@ -122,6 +122,7 @@ class TargetWeek:
     unreadable: int  # schema change: records that could not be read
     probe_failures: dict[str, int]  # error reason -> runs
     days: tuple[DayLag, ...]
+    lag_p95_lower_bound: bool = False  # the week's p95 counted records still not in sync: at least this
 
     @property
     def attainment(self) -> float | None:

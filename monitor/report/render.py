@@ -265,7 +265,8 @@ def _target(c: ContractWeek, t: TargetWeek, chart_id: str, names: dict[str, str]
     rows = [
         ("Runs within budget", _attainment(t.attainment, t.runs_within_budget, seen)),
         ("Time out of budget", _out(t.seconds_out_of_budget) if seen else NO_DATA),
-        ("Lag p50 / p95", f"{_lag(t.lag_p50)} / {_lag(t.lag_p95)} (budget {budget})" if t.lag_p95 is not None
+        ("Lag p50 / p95", f"{_lag(t.lag_p50)} / {_lag(t.lag_p95, t.lag_p95_lower_bound)} (budget {budget})"
+         if t.lag_p95 is not None
          else f"{NO_LAG if seen else NO_DATA} (budget {budget})"),
         ("Sampled records", f"{_n(t.sampled)}; {_n(t.out_of_budget)} out of budget" if seen else NO_DATA),
         ("Divergences", kinds or "none"),

@@ -141,6 +141,7 @@ def _target_week(target: str, snaps: list[WeekSnapshot], drift: float, week: Wee
     failures: Counter[str] = Counter()
     p50s: list[float] = []
     p95s: list[float] = []
+    censored_p95s: set[float] = set()  # p95s that counted records still not in sync
     per_day: dict[date, list[WeekSnapshot]] = defaultdict(list)
     for i, snap in enumerate(snaps):
         per_day[snap.at.astimezone(LONDON).date()].append(snap)
@@ -156,17 +157,21 @@ def _target_week(target: str, snaps: list[WeekSnapshot], drift: float, week: Wee
             p50s.append(snap.lag_p50)
         if snap.lag_p95 is not None:
             p95s.append(snap.lag_p95)
+            if snap.lag_p95_lower_bound:
+                censored_p95s.add(snap.lag_p95)
         if over_budget(snap, drift):
             following = snaps[i + 1].at if i + 1 < len(snaps) else week.end
             seconds_out += (min(following, week.end) - snap.at).total_seconds()
         else:
             runs_within += 1
     days = tuple(_day(day, per_day.get(day, []), drift) for day in week.days)
+    p95 = nearest_rank(p95s, 0.95)
     return TargetWeek(
         target=target, runs=len(snaps), runs_within_budget=runs_within, runs_failed=failed,
         seconds_out_of_budget=seconds_out, sampled=sampled, out_of_budget=oob,
-        lag_p50=statistics.median(p50s) if p50s else None, lag_p95=nearest_rank(p95s, 0.95),
+        lag_p50=statistics.median(p50s) if p50s else None, lag_p95=p95,
         by_kind=dict(sorted(kinds.items())), unreadable=unreadable, probe_failures=dict(failures), days=days,
+        lag_p95_lower_bound=p95 is not None and p95 in censored_p95s,
     )
 
 
