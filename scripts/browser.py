@@ -5,11 +5,13 @@ Imported by `scripts/screenshot_*.py` (run as scripts, so this folder is on `sys
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["BROWSERS", "find_browser", "screenshot"]
+__all__ = ["BROWSERS", "add_browser_options", "browser_from", "find_browser", "screenshot"]
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -17,6 +19,21 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 def find_browser(given: str | None) -> str | None:
     """``given``, or the first of ``BROWSERS`` on PATH, or None."""
     return given or next((found for name in BROWSERS if (found := shutil.which(name))), None)
+
+
+def add_browser_options(parser: argparse.ArgumentParser, size: str) -> None:
+    """``--size WIDTH,HEIGHT`` (default ``size``) and ``--browser``."""
+    parser.add_argument("--size", default=size, help="browser window, WIDTH,HEIGHT")
+    parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
+                                                        + ", ".join(BROWSERS) + ")")
+
+
+def browser_from(args: argparse.Namespace) -> str | None:
+    """The browser the options name or PATH offers; None (said on stderr) when there is none."""
+    browser = find_browser(args.browser)
+    if browser is None:
+        print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
+    return browser
 
 
 def screenshot(browser: str, url: str, out: Path, profile: Path, size: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from browser import BROWSERS, find_browser, screenshot
+from browser import add_browser_options, browser_from, screenshot
 
 from monitor.config import load_config
 from monitor.config.schedule import LONDON
@@ -39,13 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--html", type=Path, default=None, help="also keep the audit's HTML here")
     parser.add_argument("--hours", type=float, default=168.0, help="hours of the demo week to replay")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--size", default="1280,1600", help="browser window, WIDTH,HEIGHT")
-    parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
-                                                        + ", ".join(BROWSERS) + ")")
+    add_browser_options(parser, "1280,1600")
     args = parser.parse_args(argv)
-    browser = find_browser(args.browser)
+    browser = browser_from(args)
     if browser is None:
-        print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
     if args.hours <= 0:
         print("--hours must be more than 0", file=sys.stderr)

@@ -20,7 +20,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from browser import BROWSERS, find_browser, screenshot
+from browser import add_browser_options, browser_from, screenshot
 
 from monitor.config import Config, load_config
 from monitor.demo.run import SECRETS, WEEK_START, demo_config_dir, simulate
@@ -42,14 +42,11 @@ def main(argv: list[str] | None = None) -> int:
                                                      "--store the last complete week)")
     parser.add_argument("--days", type=float, default=7.0, help="days of the demo week to replay")
     parser.add_argument("--seed", type=int, default=1, help="seed of the simulated world")
-    parser.add_argument("--size", default="1000,2200", help="browser window, WIDTH,HEIGHT")
+    add_browser_options(parser, "1000,2200")
     parser.add_argument("--html", type=Path, default=None, help="also keep the rendered HTML here")
-    parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
-                                                        + ", ".join(BROWSERS) + ")")
     args = parser.parse_args(argv)
-    browser = find_browser(args.browser)
+    browser = browser_from(args)
     if browser is None:
-        print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
 
     with tempfile.TemporaryDirectory(prefix="syncwatch-report-") as tmp:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
-from browser import BROWSERS, find_browser, screenshot
+from browser import add_browser_options, browser_from, screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVING = re.compile(r"status page (http://[^\s/]+)/")
@@ -37,13 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     parser.add_argument("--min-red", type=int, default=1, help="wait for at least this many red contracts")
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
-    parser.add_argument("--size", default="1280,900", help="browser window, WIDTH,HEIGHT")
-    parser.add_argument("--browser", default=None, help="the Chromium binary (default: the first on PATH of "
-                                                        + ", ".join(BROWSERS) + ")")
+    add_browser_options(parser, "1280,900")
     args = parser.parse_args(argv)
-    browser = find_browser(args.browser)
+    browser = browser_from(args)
     if browser is None:
-        print(f"no headless browser: install chromium (none of {', '.join(BROWSERS)} is on PATH)", file=sys.stderr)
         return 2
 
     with tempfile.TemporaryDirectory(prefix="syncwatch-screenshot-") as tmp:
